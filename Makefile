@@ -1,0 +1,61 @@
+# latch: make run (the demo) and make test (everything CI runs).
+# Both install what they need, idempotently.
+
+SHELL    := /bin/bash
+GO       ?= go
+BIN      := bin
+FUZZTIME ?= 5s
+export LATCH_E2E := 1
+
+# Fuzz targets run briefly in `make test`: package and target name.
+FUZZ := \
+	./proxy/rules:FuzzParse \
+	./proxy/config:FuzzParseRoute \
+	./proxy/config:FuzzParseService \
+	./proxy/config:FuzzParseEntrypoint \
+	./balancer:FuzzOpen \
+	./balancer:FuzzParseKeys
+
+.PHONY: all build run test unit e2e fuzz bench deps vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/latch ./cmd/latch
+
+run: build
+	./$(BIN)/latch demo
+
+deps:
+	@command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
+	@if [ ! -f testdata/socketio/node_modules/.package-lock.json ] || \
+	    [ testdata/socketio/package-lock.json -nt testdata/socketio/node_modules/.package-lock.json ]; then \
+		npm ci --prefix testdata/socketio --no-audit --no-fund; \
+	fi
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /cmd/latch)
+
+# The end-to-end suite runs real latch processes, backends, Node clients and
+# Redis over loopback, and ends with an "N passed, M failed" line.
+e2e: deps
+	@mkdir -p $(BIN); set -o pipefail; $(GO) test -count=1 -v -timeout 15m ./cmd/latch 2>&1 | tee $(BIN)/e2e.log; rc=$$?; \
+	echo "e2e: $$(grep -c -- '--- PASS' $(BIN)/e2e.log) passed, $$(grep -c -- '--- FAIL' $(BIN)/e2e.log) failed"; exit $$rc
+
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run=NONE -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
+test: deps vet unit e2e fuzz
+
+bench:
+	$(GO) test -run=NONE -bench=. -benchmem ./proxy/... ./balancer/...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// latchBin is the latch binary built once by TestMain for the end-to-end
+// tests, which run it as a real process.
+var latchBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "latch-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	latchBin = filepath.Join(dir, "latch")
+	out, err := exec.Command("go", "build", "-o", latchBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building latch: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a process started by a test and killed by its cleanup.
+type proc struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// Output returns everything the process wrote to stdout and stderr so far.
+func (p *proc) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Stop sends SIGTERM and waits up to 15 s for the process to exit.
+func (p *proc) Stop() error {
+	if p.cmd.ProcessState != nil {
+		return nil
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		return fmt.Errorf("%s did not stop within 15 s", p.cmd.Path)
+	}
+}
+
+// startProcess runs name with args, capturing its output; the test's
+// cleanup kills it and, when the test failed, prints its output.
+func startProcess(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(name, args...)}
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("output of %s %s:\n%s", filepath.Base(name), strings.Join(args, " "), tail(p.Output(), 4000))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// freeAddr returns a loopback "127.0.0.1:PORT" that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitHTTP200 polls url until it answers 200 or 15 s pass.
+func waitHTTP200(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s did not answer 200 within 15 s (last error: %v)", url, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// latchProc is a running `latch serve` with its addresses.
+type latchProc struct {
+	*proc
+	Web   string // the web entrypoint, "127.0.0.1:PORT"
+	Admin string
+}
+
+// URL returns http://WEB/path.
+func (l *latchProc) URL(path string) string { return "http://" + l.Web + path }
+
+// startLatch runs `latch serve` on fresh loopback ports with the extra
+// args, and waits until /ping answers 200.
+func startLatch(t *testing.T, args ...string) *latchProc {
+	t.Helper()
+	l := &latchProc{Web: freeAddr(t), Admin: freeAddr(t)}
+	all := append([]string{"serve", "--entrypoint", "web=" + l.Web, "--admin", l.Admin, "--log-level", "debug"}, args...)
+	l.proc = startProcess(t, latchBin, all...)
+	waitHTTP200(t, "http://"+l.Admin+"/ping")
+	return l
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

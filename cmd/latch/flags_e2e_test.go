@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMalformedInputExitsWithStatus2AndOneClearLine(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("routes:\n  - rule: Path(`/x`)\n    servce: chat\n"), 0o644)
+	badRule := filepath.Join(dir, "bad-rule.yaml")
+	os.WriteFile(badRule, []byte("services: {chat: {servers: [\"127.0.0.1:1\"]}}\nroutes:\n  - {rule: \"PathPrefix(`/x`\", service: chat}\n"), 0o644)
+	badKeys := filepath.Join(dir, "keys")
+	os.WriteFile(badKeys, []byte("not-hex\n"), 0o600)
+	svc := "--service=chat=127.0.0.1:3001"
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // every one must appear in the single line
+	}{
+		{"a route without an arrow", []string{svc, "--route", "PathPrefix(`/x`) chat"}, []string{"--route", "PathPrefix(`/x`) chat", "RULE -> SERVICE"}},
+		{"a route with a broken rule", []string{svc, "--route", "PathPrefix(`/x` -> chat"}, []string{"PathPrefix"}},
+		{"a route with an unknown matcher", []string{svc, "--route", "Pathh(`/x`) -> chat"}, []string{"Pathh"}},
+		{"a route to an unknown service", []string{svc, "--route", "Path(`/x`) -> caht"}, []string{"caht"}},
+		{"a route with a bad priority", []string{svc, "--route", "Path(`/x`) -> chat; priority=ten"}, []string{"--route", "ten"}},
+		{"a route with an unknown option", []string{svc, "--route", "Path(`/x`) -> chat; stikcy=1"}, []string{"--route", "stikcy"}},
+		{"a route with an unknown strategy", []string{svc, "--route", "Path(`/x`) -> chat; strategy=random"}, []string{"--route", "random"}},
+		{"a service without a port", []string{"--service", "chat=127.0.0.1"}, []string{"--service", "127.0.0.1"}},
+		{"a service without a name", []string{"--service", "127.0.0.1:3001"}, []string{"--service", "127.0.0.1:3001"}},
+		{"a dns service without a port", []string{"--service", "chat=dns://chat"}, []string{"--service", "dns://chat"}},
+		{"an entrypoint without an address", []string{"--entrypoint", "admin"}, []string{"--entrypoint", "admin"}},
+		{"an entrypoint with port 99999", []string{"--entrypoint", "alt=:99999"}, []string{"--entrypoint", "99999"}},
+		{"a file that does not exist", []string{"--file", filepath.Join(dir, "missing.yaml")}, []string{"--file", "missing.yaml"}},
+		{"a file with a misspelt key", []string{"--file", broken}, []string{"--file", "servce"}},
+		{"a file with an unterminated rule", []string{"--file", badRule}, []string{"PathPrefix"}},
+		{"a key file that is not hex", []string{"--cookie-keys", badKeys}, []string{"--cookie-keys", "line 1"}},
+		{"a trusted proxy that is not a CIDR", []string{"--trusted-proxies", "10.0.0.0/33"}, []string{"--trusted-proxies", "10.0.0.0/33"}},
+		{"an unknown flag", []string{"--rout", "x"}, []string{"rout"}},
+		{"a positional argument", []string{"extra"}, []string{"extra"}},
+	} {
+		for _, sub := range []string{"check", "serve"} {
+			t.Run(sub+" rejects "+tc.name, func(t *testing.T) {
+				args := append([]string{sub, "--admin", "", "--entrypoint", "web=" + freeAddr(t)}, tc.args...)
+				if sub == "check" {
+					args = append([]string{sub}, tc.args...)
+				}
+				cmd := exec.Command(latchBin, args...)
+				var stdout, stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				err := cmd.Run()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+					t.Fatalf("exit: %v; want status 2\nstderr: %s", err, stderr.String())
+				}
+				line := strings.TrimRight(stderr.String(), "\n")
+				if strings.Count(line, "\n") != 0 || line == "" {
+					t.Fatalf("stderr is not one line:\n%s", stderr.String())
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(line, w) {
+						t.Errorf("stderr %q does not name %q", line, w)
+					}
+				}
+				if strings.Contains(line, "goroutine") || strings.Contains(line, "panic") {
+					t.Errorf("stderr looks like a crash: %s", line)
+				}
+			})
+		}
+	}
+}
+
+func TestCheckPrintsTheSeedIngressRouteAndExits0(t *testing.T) {
+	out, err := exec.Command(latchBin, "check", "--file", "../../testdata/config/seed-ingressroute.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("latch check on the seed IngressRoute: %v\n%s", err, out)
+	}
+	for _, want := range []string{"default/chat-svc-route#0", "PathPrefix(`/socket.io`, `/meta`)", "cookie=heyy", "10", "chat-service"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestALongPollOfThirtySecondsPasses(t *testing.T) {
+	t.Parallel()
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	c := &http.Client{Timeout: 60 * time.Second}
+	resp, err := c.Get(l.URL("/poll?wait=30s"))
+	if err != nil {
+		t.Fatalf("a 30 s long poll failed: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a 30 s long poll answered %d", resp.StatusCode)
+	}
+}
+
+func TestAnSSEStreamReachesTheClientEventByEvent(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	resp, err := http.Get(l.URL("/sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	// The backend holds the second event until we have read the first, so
+	// reading it proves latch does not buffer the stream.
+	line, err := r.ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "data: one" {
+		t.Fatalf("first event: %q, %v", line, err)
+	}
+	close(a.sseGo)
+	rest := ""
+	for {
+		l, err := r.ReadString('\n')
+		rest += l
+		if err != nil {
+			break
+		}
+	}
+	if !strings.Contains(rest, "data: two") {
+		t.Fatalf("second event missing; got %q", rest)
+	}
+}
+
+func TestForwardedHeadersAreSetAndOnlyTrustedOnesKept(t *testing.T) {
+	a := startBackend(t, "A")
+	for _, tc := range []struct {
+		name, trusted, wantFor, wantProto string
+	}{
+		{"an untrusted client's forwarded headers are replaced", "", "127.0.0.1", "http"},
+		{"a trusted proxy's forwarded headers are kept and extended", "127.0.0.0/8", "203.0.113.7, 127.0.0.1", "https"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat"}
+			if tc.trusted != "" {
+				args = append(args, "--trusted-proxies", tc.trusted)
+			}
+			l := startLatch(t, args...)
+			req, _ := http.NewRequest(http.MethodGet, l.URL("/h"), nil)
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("Connection", "keep-alive, X-Secret")
+			req.Header.Set("X-Secret", "hop-by-hop")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := *a.last.Load()
+			if got := h.Get("X-Forwarded-For"); got != tc.wantFor {
+				t.Errorf("X-Forwarded-For = %q; want %q", got, tc.wantFor)
+			}
+			if got := h.Get("X-Forwarded-Proto"); got != tc.wantProto {
+				t.Errorf("X-Forwarded-Proto = %q; want %q", got, tc.wantProto)
+			}
+			if got := h.Get("X-Secret"); got != "" {
+				t.Errorf("a header named in Connection reached the backend: X-Secret=%q", got)
+			}
+		})
+	}
+}
+
+func TestRequestHeadersOfSixteenKiBAreAccepted(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	req, _ := http.NewRequest(http.MethodGet, l.URL("/big"), nil)
+	for i := range 16 {
+		req.Header.Set("X-Big-"+string(rune('a'+i)), strings.Repeat("v", 1000))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("16 KiB of headers answered %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,268 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/latch-proxy/latch/balancer"
+)
+
+// decision is where one request goes and what the client is told about it.
+type decision struct {
+	route  *route
+	member int32
+	reason reason
+	// setCookie asks for the member's sticky cookie on the response.
+	setCookie bool
+	tls       bool
+}
+
+func (d *decision) upstream() *upstream { return d.route.pool.members[d.member].up }
+
+// stuck reports whether d is an existing session on a strict route, which
+// must fail rather than move.
+func (d *decision) stuck() bool {
+	return d.route.strict && (d.reason == reasonHit || d.reason == reasonDrainingHold)
+}
+
+// serve is the request handler of every entrypoint.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
+	start := time.Now()
+	t := s.table.Load()
+	if t == nil {
+		s.reply(ctx, start, nil, fasthttp.StatusServiceUnavailable, msgNotReady)
+		return
+	}
+	id, ok := t.byEntry[entrypoint].Match((*reqView)(ctx))
+	if !ok {
+		s.reply(ctx, start, nil, fasthttp.StatusNotFound, msgNoRoute)
+		return
+	}
+	d := decision{route: t.routes[id], member: -1, tls: s.isTLS(ctx)}
+	now := start.UnixNano()
+	if !s.decide(ctx, &d, now) {
+		return
+	}
+	if ctx.Request.Header.ConnectionUpgrade() && len(ctx.Request.Header.PeekBytes(hdrUpgrade)) > 0 {
+		s.upgrade(ctx, &d, start)
+		return
+	}
+	s.forward(ctx, &d, start)
+}
+
+// decide fills in d's member: the sticky backend when the cookie names a
+// usable one, else a new pick. It answers the request itself and returns
+// false when there is no backend to send it to.
+func (s *Server) decide(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
+	r := d.route
+	if r.sticky != nil {
+		d.member, d.reason, d.setCookie = r.sticky.lookup(r.pool, s.opts.Keyring,
+			ctx.Request.Header.Cookie(r.sticky.name), now)
+		if d.member >= 0 {
+			return true
+		}
+		if r.strict && d.reason == reasonBackendGone {
+			s.reply(ctx, time.Unix(0, now), d, fasthttp.StatusServiceUnavailable, msgStickyGone)
+			return false
+		}
+		d.setCookie = true
+	}
+	b := r.policy.Pick(r.pool.candidates(), now, nil)
+	if b == nil {
+		s.reply(ctx, time.Unix(0, now), d, fasthttp.StatusServiceUnavailable, msgNoBackend)
+		return false
+	}
+	d.member = r.pool.byBackend[b]
+	return true
+}
+
+// repick moves d to another backend after failed, for a retry. It reports
+// whether there was one. A strict route never moves an existing session.
+func (s *Server) repick(d *decision, failed *balancer.Backend, now int64) bool {
+	r := d.route
+	if d.stuck() {
+		return false
+	}
+	b := r.policy.Pick(r.pool.candidates(), now, failed)
+	if b == nil || b == failed {
+		return false
+	}
+	d.member = r.pool.byBackend[b]
+	if r.sticky != nil {
+		d.reason, d.setCookie = reasonBackendGone, true
+	}
+	return true
+}
+
+// forward proxies a plain HTTP request. The response body is streamed to
+// the client as the backend sends it.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time) {
+	req := &ctx.Request
+	stripHopByHop(&req.Header, false)
+	s.setForwarded(ctx, d.tls)
+
+	resp := fasthttp.AcquireResponse()
+	up := d.upstream()
+	up.backend.Acquire()
+	err := up.client.Do(req, resp)
+	if err != nil && isDialError(err) {
+		up.backend.MarkDown(start.Add(s.opts.DownFor).UnixNano())
+		if isIdempotent(req) && !req.IsBodyStream() && s.repick(d, up.backend, start.UnixNano()) {
+			up.backend.Release()
+			up = d.upstream()
+			up.backend.Acquire()
+			resp.Reset()
+			err = up.client.Do(req, resp)
+		}
+	}
+	if err != nil {
+		up.backend.Release()
+		fasthttp.ReleaseResponse(resp)
+		status, msg := fasthttp.StatusBadGateway, msgBadGateway
+		if d.stuck() && isDialError(err) {
+			status, msg = fasthttp.StatusServiceUnavailable, msgStickyGone
+		} else if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+			status = fasthttp.StatusGatewayTimeout
+		}
+		s.log.Debug("upstream request failed", "route", d.route.name, "backend", up.backend.Addr(), "err", err)
+		s.reply(ctx, start, d, status, msg)
+		return
+	}
+
+	resp.Header.CopyTo(&ctx.Response.Header)
+	stripHopByHop(&ctx.Response.Header, false)
+	s.addCookie(ctx, d)
+
+	size := resp.Header.ContentLength()
+	if size < 0 {
+		// Chunked or read-until-close: stream it, flushing each chunk and
+		// the header at once, so SSE events and long polls are not held.
+		size = -1
+		ctx.Response.ImmediateHeaderFlush = true
+	}
+	bs := s.acquireStream()
+	bs.s, bs.resp, bs.r, bs.backend = s, resp, resp.BodyStream(), up.backend
+	bs.start, bs.route, bs.reason = start, d.route, d.reason
+	bs.method = append(bs.method[:0], ctx.Method()...)
+	bs.path = append(bs.path[:0], ctx.Path()...)
+	if bs.r == nil {
+		bs.r = bytes.NewReader(nil)
+	}
+	ctx.Response.SetBodyStream(bs, size)
+}
+
+// addCookie sets the route's sticky cookie for d's member when d asks for it.
+func (s *Server) addCookie(ctx *fasthttp.RequestCtx, d *decision) {
+	if !d.setCookie || d.route.sticky == nil {
+		return
+	}
+	i := 0
+	if d.tls {
+		i = 1
+	}
+	ctx.Response.Header.AddBytesKV(hdrSetCookie, d.route.sticky.cookies[d.member][i])
+}
+
+// setForwarded sets X-Forwarded-For, -Proto and -Host. Values a client sent
+// are kept (and For appended to) only when the peer is a trusted proxy.
+func (s *Server) setForwarded(ctx *fasthttp.RequestCtx, tls bool) {
+	h := &ctx.Request.Header
+	ip := remoteAddr(ctx)
+	trusted := s.trusted(ip)
+	var buf [256]byte
+	b := buf[:0]
+	if prior := h.PeekBytes(hdrXForwardedFor); trusted && len(prior) > 0 {
+		b = append(append(b, prior...), commaSpace...)
+	}
+	b = ip.AppendTo(b)
+	h.SetBytesKV(hdrXForwardedFor, b)
+	if !trusted || len(h.PeekBytes(hdrXForwardedProto)) == 0 {
+		proto := valHTTP
+		if tls {
+			proto = valHTTPS
+		}
+		h.SetBytesKV(hdrXForwardedProto, proto)
+	}
+	if !trusted || len(h.PeekBytes(hdrXForwardedHost)) == 0 {
+		h.SetBytesKV(hdrXForwardedHost, h.Host())
+	}
+}
+
+// isTLS reports whether the client reached latch over TLS, directly or
+// through a trusted proxy that says so.
+func (s *Server) isTLS(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsTLS() {
+		return true
+	}
+	p := ctx.Request.Header.PeekBytes(hdrXForwardedProto)
+	return len(p) > 0 && bytes.EqualFold(p, valHTTPS) && s.trusted(remoteAddr(ctx))
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
+}
+
+// isDialError reports whether err happened before the request could reach
+// the backend, so that retrying elsewhere cannot repeat a side effect.
+func isDialError(err error) bool {
+	if errors.Is(err, fasthttp.ErrDialTimeout) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// bodyStream hands a backend's response body to the client and, once the
+// client has it all (or went away), returns the connection to the pool,
+// releases the backend and writes the access log line.
+type bodyStream struct {
+	s       *Server
+	resp    *fasthttp.Response
+	r       io.Reader
+	backend *balancer.Backend
+	route   *route
+	reason  reason
+	start   time.Time
+	// method and path are copies, kept for the access log; their buffers
+	// are reused across requests.
+	method, path []byte
+}
+
+func (s *Server) acquireStream() *bodyStream {
+	if v := s.streams.Get(); v != nil {
+		return v.(*bodyStream)
+	}
+	return &bodyStream{}
+}
+
+func (b *bodyStream) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Close is called by fasthttp exactly once, after the body was written or
+// writing failed.
+func (b *bodyStream) Close() error {
+	s := b.s
+	status := b.resp.StatusCode()
+	b.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(b.resp)
+	b.backend.Release()
+	s.access.record(b.start, b.route, b.backend, status, b.reason, b.method, b.path)
+	*b = bodyStream{method: b.method[:0], path: b.path[:0]}
+	s.streams.Put(b)
+	return nil
+}

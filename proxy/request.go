@@ -1,0 +1,38 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/latch-proxy/latch/proxy/rules"
+)
+
+// reqView lets the rule matcher read a fasthttp request without copying:
+// a *reqView is a *fasthttp.RequestCtx under another name.
+type reqView fasthttp.RequestCtx
+
+var _ rules.Request = (*reqView)(nil)
+
+func (v *reqView) ctx() *fasthttp.RequestCtx { return (*fasthttp.RequestCtx)(v) }
+
+func (v *reqView) Host() []byte              { return v.ctx().Request.Header.Host() }
+func (v *reqView) Path() []byte              { return v.ctx().Path() }
+func (v *reqView) Method() []byte            { return v.ctx().Method() }
+func (v *reqView) Header(name []byte) []byte { return v.ctx().Request.Header.PeekBytes(name) }
+func (v *reqView) ClientIP() netip.Addr      { return remoteAddr(v.ctx()) }
+
+func (v *reqView) Query(name []byte) ([]byte, bool) {
+	args := v.ctx().QueryArgs()
+	val := args.PeekBytes(name)
+	if val != nil {
+		return val, true
+	}
+	return nil, args.HasBytes(name)
+}
+
+// remoteAddr is the peer's IP, without allocating.
+func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return a.Unmap()
+}

@@ -1,0 +1,239 @@
+// Package proxy is latch's HTTP side: listeners, the immutable routing
+// table, sticky decisions, forwarding and WebSocket tunnels. It is the only
+// package that imports fasthttp.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/latch-proxy/latch/balancer"
+	"github.com/latch-proxy/latch/proxy/config"
+)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Admin is the admin listener address; empty disables it.
+	Admin string
+	// Keyring seals and opens sticky tokens; nil uses the built-in key.
+	Keyring *balancer.Keyring
+	// TrustedProxies may set X-Forwarded-* headers that latch keeps.
+	TrustedProxies []netip.Prefix
+	// TunnelIdleTimeout closes a WebSocket tunnel after this long without a
+	// byte in either direction (default 60 s, above Socket.IO's ping window).
+	TunnelIdleTimeout time.Duration
+	// DialTimeout bounds connecting to a backend (default 3 s).
+	DialTimeout time.Duration
+	// DownFor is how long a backend that refused a connection gets no new
+	// requests (default 5 s).
+	DownFor time.Duration
+	// MaxConnsPerBackend caps keep-alive connections to one backend
+	// (default 16384: long polls hold one each).
+	MaxConnsPerBackend int
+	// ShutdownGrace bounds how long Run waits for requests to finish after
+	// its context ends, before it closes tunnels (default 10 s).
+	ShutdownGrace time.Duration
+	// AccessLog receives one line per request; nil disables it.
+	AccessLog io.Writer
+	// Log receives operational messages; nil discards them.
+	Log *slog.Logger
+	// Sources makes discovery sources for services; nil supports only
+	// static and DNS services.
+	Sources SourceFactory
+}
+
+func (o *Options) defaults() {
+	if o.Keyring == nil {
+		o.Keyring = balancer.BuiltinKeyring()
+	}
+	if o.TunnelIdleTimeout <= 0 {
+		o.TunnelIdleTimeout = 60 * time.Second
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 3 * time.Second
+	}
+	if o.DownFor <= 0 {
+		o.DownFor = 5 * time.Second
+	}
+	if o.MaxConnsPerBackend <= 0 {
+		o.MaxConnsPerBackend = 16384
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Sources == nil {
+		o.Sources = DefaultSources(o.Log)
+	}
+}
+
+// readBufferSize caps request headers in fasthttp: 16 KiB of headers must
+// fit, with room for the request line.
+const readBufferSize = 20 << 10
+
+// Server is the proxy: one fasthttp server per entrypoint sharing one
+// routing table, plus the admin listener. Create it with New, configure it
+// with Apply, run it with Run.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	table   atomic.Pointer[Table]
+	ctrl    *controller
+	tunnels *tunnels
+	access  *accessLog
+	dialer  net.Dialer
+	streams sync.Pool // *bodyStream
+
+	entrypoints []config.Entrypoint
+	ready       atomic.Bool
+}
+
+// New returns a Server for the given entrypoints. It listens on nothing
+// until Run.
+func New(entrypoints []config.Entrypoint, opts Options) *Server {
+	opts.defaults()
+	s := &Server{
+		opts:        opts,
+		log:         opts.Log,
+		tunnels:     newTunnels(),
+		access:      newAccessLog(opts.AccessLog),
+		entrypoints: entrypoints,
+		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
+	}
+	s.ctrl = newController(s)
+	return s
+}
+
+// Apply makes cfg the running configuration: it starts discovery for new
+// services, stops it for removed ones and swaps in a new routing table.
+// Open tunnels and in-flight requests are never touched. An error leaves
+// the previous configuration running. Safe for concurrent use.
+func (s *Server) Apply(cfg *config.Config) error { return s.ctrl.apply(cfg) }
+
+// Table returns the routing table in use, or nil before the first Apply.
+func (s *Server) Table() *Table { return s.table.Load() }
+
+// Run listens on every entrypoint and the admin address until ctx ends,
+// then shuts down in order: stop accepting, let requests finish (up to
+// ShutdownGrace), close tunnels, stop discovery.
+func (s *Server) Run(ctx context.Context) error {
+	type listener struct {
+		srv *fasthttp.Server
+		ln  net.Listener
+	}
+	var ls []listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.ln.Close()
+		}
+	}
+	for _, ep := range s.entrypoints {
+		ln, err := net.Listen("tcp", ep.Addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
+		}
+		ls = append(ls, listener{s.newServer(ep.Name), ln})
+		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String())
+	}
+	if s.opts.Admin != "" {
+		ln, err := net.Listen("tcp", s.opts.Admin)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		ls = append(ls, listener{s.newAdminServer(), ln})
+		s.log.Info("admin listening", "addr", ln.Addr().String())
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		wg.Go(func() {
+			if err := l.srv.Serve(l.ln); err != nil {
+				errc <- err
+			}
+		})
+	}
+	wg.Go(func() { s.access.run(ctx) })
+	s.ready.Store(true)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down", "tunnels", s.tunnels.count())
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
+	defer cancel()
+	for _, l := range ls {
+		if err := l.srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			s.log.Warn("shutdown", "err", err)
+		}
+	}
+	s.tunnels.closeAll()
+	s.ctrl.stop()
+	wg.Wait()
+	s.access.flush()
+	return runErr
+}
+
+// newServer returns the fasthttp server of one entrypoint.
+func (s *Server) newServer(entrypoint string) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) },
+		Name:                          "latch",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		ReadBufferSize:                readBufferSize,
+		ReadTimeout:                   60 * time.Second,
+		IdleTimeout:                   90 * time.Second,
+		StreamRequestBody:             true,
+		DisablePreParseMultipartForm:  true,
+		TCPKeepalive:                  true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
+		DisableHeaderNamesNormalizing: false,
+	}
+}
+
+// newHostClient returns the keep-alive pool for one backend.
+func (s *Server) newHostClient(addr string) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                          addr,
+		NoDefaultUserAgentHeader:      true,
+		MaxConns:                      s.opts.MaxConnsPerBackend,
+		MaxIdleConnDuration:           60 * time.Second,
+		ReadBufferSize:                readBufferSize,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		StreamResponseBody:            true,
+		Dial: func(addr string) (net.Conn, error) {
+			return s.dialer.Dial("tcp", addr)
+		},
+	}
+}
+
+// fasthttpLogger routes fasthttp's own messages to slog at Debug: they are
+// client errors (bad requests, resets), not operator news.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+	}
+}
