@@ -4,17 +4,22 @@
 SHELL    := /bin/bash
 GO       ?= go
 BIN      := bin
-FUZZTIME ?= 5s
+FUZZTIME ?= 4s
 export LATCH_E2E := 1
 
 # Fuzz targets run briefly in `make test`: package and target name.
 FUZZ := \
 	./proxy/rules:FuzzParse \
+	./proxy/rules:FuzzIndexAgreesWithLinearScan \
 	./proxy/config:FuzzParseRoute \
 	./proxy/config:FuzzParseService \
 	./proxy/config:FuzzParseEntrypoint \
+	./proxy/config:FuzzParseFile \
 	./balancer:FuzzOpen \
-	./balancer:FuzzParseKeys
+	./balancer:FuzzSealOpen \
+	./balancer:FuzzParseKeys \
+	./balancer:FuzzNewPolicy \
+	./proxy:FuzzCommaTokens
 
 .PHONY: all build run test unit e2e fuzz bench deps vet clean
 
@@ -49,7 +54,7 @@ e2e: deps
 fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-		$(GO) test -run=NONE -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+		$(GO) test -run=NONE -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x $$pkg || exit 1; \
 	done
 
 test: deps vet unit e2e fuzz

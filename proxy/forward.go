@@ -104,7 +104,7 @@ func (s *Server) repick(d *decision, failed *balancer.Backend, now int64) bool {
 // the client as the backend sends it.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time) {
 	req := &ctx.Request
-	stripHopByHop(&req.Header, false)
+	stripRequestHopByHop(&req.Header, false)
 	s.setForwarded(ctx, d.tls)
 
 	resp := fasthttp.AcquireResponse()
@@ -136,7 +136,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	}
 
 	resp.Header.CopyTo(&ctx.Response.Header)
-	stripHopByHop(&ctx.Response.Header, false)
+	stripResponseHopByHop(&ctx.Response.Header, false)
 	s.addCookie(ctx, d)
 
 	size := resp.Header.ContentLength()

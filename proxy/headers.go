@@ -37,44 +37,63 @@ var hopByHop = [][]byte{
 	hdrProxyAuthz, hdrTE, hdrTrailer, hdrTransferEncoding, hdrUpgrade,
 }
 
-// header is what hop-by-hop stripping needs of fasthttp's request and
-// response headers.
-type header interface {
-	PeekBytes(key []byte) []byte
-	DelBytes(key []byte)
-	SetBytesKV(key, value []byte)
-}
-
-var (
-	_ header = (*fasthttp.RequestHeader)(nil)
-	_ header = (*fasthttp.ResponseHeader)(nil)
-)
-
-// stripHopByHop removes hop-by-hop headers, including every header the
-// sender named in Connection. When keepUpgrade is set, Upgrade and
+// stripRequestHopByHop removes hop-by-hop headers, including every header
+// the client named in Connection. When keepUpgrade is set, Upgrade and
 // "Connection: Upgrade" survive, for a WebSocket handshake. It allocates
-// nothing; Connection values longer than 256 bytes are only partly honoured.
-func stripHopByHop(h header, keepUpgrade bool) {
+// nothing.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
 	var buf [256]byte
-	conn := buf[:copy(buf[:], h.PeekBytes(hdrConnection))]
-	for _, name := range commaTokens(conn) {
+	for _, name := range dropList(&buf, h.PeekBytes(hdrConnection), keepUpgrade) {
 		if name == nil {
 			break
-		}
-		if keepUpgrade && bytes.EqualFold(name, hdrUpgrade) {
-			continue
-		}
-		h.DelBytes(name)
-	}
-	for _, name := range hopByHop {
-		if keepUpgrade && (bytes.Equal(name, hdrUpgrade) || bytes.Equal(name, hdrConnection)) {
-			continue
 		}
 		h.DelBytes(name)
 	}
 	if keepUpgrade {
 		h.SetBytesKV(hdrConnection, valUpgrade)
 	}
+}
+
+// stripResponseHopByHop is stripRequestHopByHop for a response.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader, keepUpgrade bool) {
+	var buf [256]byte
+	for _, name := range dropList(&buf, h.PeekBytes(hdrConnection), keepUpgrade) {
+		if name == nil {
+			break
+		}
+		h.DelBytes(name)
+	}
+	if keepUpgrade {
+		h.SetBytesKV(hdrConnection, valUpgrade)
+	}
+}
+
+// dropList lists the headers to remove: the names in a Connection value
+// (copied into buf first, because deleting headers may move header bytes)
+// and the fixed hop-by-hop set, minus Upgrade and Connection when
+// keepUpgrade is set. Unused slots are nil. The two callers stay separate
+// functions on concrete types: through an interface the compiler could not
+// keep buf on the stack.
+func dropList(buf *[256]byte, conn []byte, keepUpgrade bool) (out [maxConnectionTokens + 9][]byte) {
+	n := 0
+	for _, name := range commaTokens(buf[:copy(buf[:], conn)]) {
+		if name == nil {
+			break
+		}
+		if keepUpgrade && bytes.EqualFold(name, hdrUpgrade) {
+			continue
+		}
+		out[n] = name
+		n++
+	}
+	for _, name := range hopByHop {
+		if keepUpgrade && (bytes.Equal(name, hdrUpgrade) || bytes.Equal(name, hdrConnection)) {
+			continue
+		}
+		out[n] = name
+		n++
+	}
+	return out
 }
 
 // maxConnectionTokens bounds how many names one Connection header may list;

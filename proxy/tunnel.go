@@ -25,7 +25,7 @@ const maxUpgradeRefusal = 1 << 20
 // byte for byte; any other answer goes back as a normal response.
 func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time) {
 	req := &ctx.Request
-	stripHopByHop(&req.Header, true)
+	stripRequestHopByHop(&req.Header, true)
 	s.setForwarded(ctx, d.tls)
 
 	up := d.upstream()
@@ -59,11 +59,11 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path())
 	if status != fasthttp.StatusSwitchingProtocols {
 		conn.Close()
-		stripHopByHop(&ctx.Response.Header, false)
+		stripResponseHopByHop(&ctx.Response.Header, false)
 		ctx.Response.SetBodyRaw(append([]byte(nil), resp.Body()...))
 		return
 	}
-	stripHopByHop(&ctx.Response.Header, true)
+	stripResponseHopByHop(&ctx.Response.Header, true)
 	ctx.Response.Header.SetBytesKV(hdrUpgrade, resp.Header.PeekBytes(hdrUpgrade))
 
 	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout}

@@ -97,7 +97,7 @@ func (o *configOptions) load(files [][]byte) (*config.Config, error) {
 	for i, data := range files {
 		fc, err := config.ParseFile(o.files[i], data)
 		if err != nil {
-			return nil, usagef("--file %s: %w", o.files[i], err)
+			return nil, usagef("--file: %w", err)
 		}
 		parts = append(parts, fc)
 	}

@@ -184,4 +184,3 @@ func (o *serveOptions) watchFiles(ctx context.Context, srv *proxy.Server, last [
 		log.Info("configuration reloaded", "files", strings.Join(o.files, ","), "routes", len(cfg.Routes))
 	}
 }
-

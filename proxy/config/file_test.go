@@ -260,3 +260,25 @@ func TestParseFileQuotesAFileNameWithANewline(t *testing.T) {
 		t.Fatalf("error %q", err)
 	}
 }
+
+func TestParseFileSplitsDocumentsAtMarkers(t *testing.T) {
+	tests := []struct{ name, yaml string }{
+		{"content may follow the marker", "--- {services: {a: {dns: \"a:1\"}}}\n--- # routes\nroutes: [{rule: Path(`/`), service: a}]\n"},
+		{"CRLF line ends and an end marker", "services:\r\n  a: {dns: \"a:1\"}\r\n...\r\n---\r\nroutes: [{rule: Path(`/`), service: a}]\r\n"},
+		{"a marker ends a block scalar", "routes:\n  - service: a\n    rule: |\n      Path(`/`)\n---\nservices: {a: {dns: \"a:1\"}}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.ParseFile("f.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Services) != 1 || len(c.Routes) != 1 || c.Routes[0].Rule != "Path(`/`)" {
+				t.Fatalf("got %+v", c)
+			}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

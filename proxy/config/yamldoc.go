@@ -1,5 +1,6 @@
 // YAML streams: cutting documents and turning library errors into
 // one-line messages with the line in the whole file.
+
 package config
 
 import (

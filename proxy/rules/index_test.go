@@ -16,7 +16,7 @@ func mustParse(t testing.TB, rule string) *Rule {
 	return r
 }
 
-func TestIndexOrdering(t *testing.T) {
+func TestIndexReturnsTheFirstMatchInPriorityOrder(t *testing.T) {
 	tests := []struct {
 		name    string
 		entries []Entry

@@ -2,7 +2,7 @@ package rules
 
 import "testing"
 
-func TestMatch(t *testing.T) {
+func TestMatchFollowsTraefikSemantics(t *testing.T) {
 	tests := []struct {
 		name string
 		rule string

@@ -11,6 +11,16 @@ type matcher interface {
 	match(req Request) bool
 }
 
+var (
+	_ matcher = (*hostMatcher)(nil)
+	_ matcher = (*hostRegexpMatcher)(nil)
+	_ matcher = (*pathMatcher)(nil)
+	_ matcher = (*methodMatcher)(nil)
+	_ matcher = (*headerMatcher)(nil)
+	_ matcher = (*queryMatcher)(nil)
+	_ matcher = (*clientIPMatcher)(nil)
+)
+
 // hostMatcher holds lowercase hosts; it matches as Traefik does: the
 // canonical request host equals a host, with one trailing dot on either
 // side ignored.

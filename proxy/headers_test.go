@@ -1,0 +1,66 @@
+package proxy
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestHopByHopHeadersAreStripped(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		keepUpgrade bool
+		gone, kept  []string
+	}{
+		{"a plain request loses every hop-by-hop header and those Connection names", false,
+			[]string{"Keep-Alive", "Te", "Trailer", "Upgrade", "X-Private", "Proxy-Authorization"}, []string{"X-Kept"}},
+		{"an upgrade keeps Upgrade and Connection: Upgrade", true,
+			[]string{"Keep-Alive", "X-Private"}, []string{"Upgrade", "X-Kept", "Connection"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h fasthttp.RequestHeader
+			h.Set("Connection", "Upgrade, X-Private , keep-alive")
+			for _, k := range []string{"Keep-Alive", "Te", "Trailer", "Upgrade", "X-Private", "Proxy-Authorization", "X-Kept"} {
+				h.Set(k, "v")
+			}
+			stripRequestHopByHop(&h, tc.keepUpgrade)
+			for _, k := range tc.gone {
+				if v := h.Peek(k); v != nil {
+					t.Errorf("%s survived: %q", k, v)
+				}
+			}
+			for _, k := range tc.kept {
+				if h.Peek(k) == nil {
+					t.Errorf("%s was removed", k)
+				}
+			}
+		})
+	}
+}
+
+func FuzzCommaTokens(f *testing.F) {
+	for _, s := range []string{"", ",", "Upgrade", "keep-alive, Upgrade", " , ,x,,", strings.Repeat("a,", 100), "\x00,\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		toks := commaTokens([]byte(s))
+		seenNil := false
+		for _, tok := range toks {
+			if tok == nil {
+				seenNil = true
+				continue
+			}
+			if seenNil {
+				t.Fatal("a token after an empty slot")
+			}
+			if len(tok) == 0 || bytes.ContainsRune(tok, ',') || len(bytes.TrimSpace(tok)) != len(tok) {
+				t.Fatalf("bad token %q from %q", tok, s)
+			}
+			if !hasToken([]byte(s), tok) {
+				t.Fatalf("hasToken(%q, %q) = false for a token it produced", s, tok)
+			}
+		}
+	})
+}
