@@ -103,7 +103,7 @@ func TestDNSPublishesChangesAndKeepsTheLastSetWhenLookupsFail(t *testing.T) {
 	r := &fakeResolver{answers: []answer{
 		{ips: []string{"10.0.0.2", "10.0.0.1"}},
 		{ips: []string{"10.0.0.1", "10.0.0.2"}}, // same set: not published again
-		{err: errors.New("SERVFAIL")},          // failure: keep the last set
+		{err: errors.New("SERVFAIL")},           // failure: keep the last set
 		{ips: []string{"10.0.0.3"}},
 	}}
 	d := NewDNS("chat", 3001, time.Millisecond, r, slog.New(slog.NewTextHandler(io.Discard, nil)))
