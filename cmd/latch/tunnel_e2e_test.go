@@ -259,3 +259,41 @@ func TestAnUpgradeTheBackendRefusesComesBackAsANormalResponse(t *testing.T) {
 		t.Fatalf("refused upgrade came back as %d %q; want 200 \"A\"", resp.StatusCode, body)
 	}
 }
+
+func TestShutdownLetsRequestsFinishAndClosesTunnelsLast(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	conns := openTunnels(t, "ws://"+l.Web+"/ws", 20)
+
+	poll := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(l.URL("/poll?wait=1s"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		poll <- err
+	}()
+	// Give the poll time to reach the backend; it then holds for a second.
+	time.Sleep(200 * time.Millisecond)
+	stopped := make(chan error, 1)
+	go func() { stopped <- l.Stop() }()
+
+	if err := <-poll; err != nil {
+		t.Fatalf("a request in flight at SIGTERM failed: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("latch did not exit cleanly: %v", err)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := c.ReadMessage(); err == nil {
+			t.Fatalf("tunnel %d still delivers after latch exited", i)
+		}
+	}
+	if !strings.Contains(l.Output(), "shutting down") || !strings.Contains(l.Output(), "tunnels=20") {
+		t.Fatalf("shutdown was not logged with its 20 open tunnels")
+	}
+}
