@@ -88,8 +88,7 @@ func (s *Server) newAdminServer() *fasthttp.Server {
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			switch string(ctx.Path()) {
 			case "/ping":
-				t := s.table.Load()
-				if s.ready.Load() && t != nil && t.Ready() {
+				if s.Ready() {
 					ctx.SetBodyString("OK")
 					return
 				}

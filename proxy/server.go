@@ -98,6 +98,23 @@ type Server struct {
 
 	entrypoints []config.Entrypoint
 	ready       atomic.Bool
+	holds       atomic.Int32
+}
+
+// Hold keeps /ping from answering 200 until the returned release is
+// called, for inputs that must arrive before latch may take traffic (the
+// first list of cluster route objects). Release is idempotent.
+func (s *Server) Hold() (release func()) {
+	s.holds.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { s.holds.Add(-1) }) }
+}
+
+// Ready reports whether latch is listening, has a table whose services
+// have all reported, and is held by nothing.
+func (s *Server) Ready() bool {
+	t := s.table.Load()
+	return s.ready.Load() && s.holds.Load() == 0 && t != nil && t.Ready()
 }
 
 // New returns a Server for the given entrypoints. It listens on nothing

@@ -11,11 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latch-proxy/latch/discovery"
 	"github.com/latch-proxy/latch/proxy"
 )
 
 type serveOptions struct {
 	configOptions
+	kube          kubeOptions
 	admin         string
 	accessLog     string
 	logLevel      string
@@ -56,6 +58,10 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	fs.DurationVar(&o.tunnelIdle, "tunnel-idle-timeout", 60*time.Second, "close a WebSocket tunnel idle this long in both directions")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long requests may finish before tunnels are closed")
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
+	fs.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "kubeconfig for out-of-cluster access (in a pod, the in-cluster config is used)")
+	fs.StringVar(&o.kube.namespace, "namespace", "", "watch only this namespace (default: all; k8s:// services without a namespace use the pod's own)")
+	fs.StringSliceVar(&o.kube.providers, "providers", nil, "read routes from the cluster: ingressroute, ingress (comma-separated)")
+	fs.StringVar(&o.kube.ingressClass, "ingress-class", "latch", "the IngressClass whose Ingress objects latch serves")
 	return cmd
 }
 
@@ -72,7 +78,7 @@ func (o *serveOptions) validate() error {
 	if o.reload <= 0 {
 		return usagef("--file-poll: %s: expected a positive duration", o.reload)
 	}
-	return nil
+	return o.kube.validate()
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -127,6 +133,12 @@ func (o *serveOptions) run(ctx context.Context) error {
 		access = f
 	}
 
+	var kc *kubeClients
+	if o.kube.needed(cfg) {
+		if kc, err = o.kube.clients(log); err != nil {
+			return err
+		}
+	}
 	srv := proxy.New(cfg.Entrypoints, proxy.Options{
 		Admin:             o.admin,
 		Keyring:           kr,
@@ -135,15 +147,33 @@ func (o *serveOptions) run(ctx context.Context) error {
 		ShutdownGrace:     o.shutdownGrace,
 		AccessLog:         access,
 		Log:               log,
+		Sources:           o.kube.sources(kc, log),
 	})
+	conf := newConfigurator(&o.configOptions, o.kube.ingressClass, srv, files, log)
 	if err := srv.Apply(cfg); err != nil {
 		return usageError{err}
 	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if kc != nil {
+		wg.Go(func() { kc.kube.Run(ctx) })
+		if kc.routes != nil {
+			release := srv.Hold()
+			wg.Go(func() {
+				err := kc.routes.Run(ctx, func(objs []discovery.Object) {
+					conf.setObjects(objs)
+					release()
+				})
+				if err != nil {
+					log.Error("watching cluster routes stopped", "err", err)
+				}
+			})
+		}
+	}
 	if len(o.files) > 0 {
-		wg.Go(func() { o.watchFiles(ctx, srv, files, log) })
+		wg.Go(func() { o.watchFiles(ctx, conf, files, log) })
 	}
 	err = srv.Run(ctx)
 	cancel()
@@ -154,7 +184,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 // watchFiles polls --file and applies each changed, valid version. A bad
 // edit is logged and the running configuration stays: nothing is lost.
 // Polling (not inotify) also follows Kubernetes ConfigMap symlink swaps.
-func (o *serveOptions) watchFiles(ctx context.Context, srv *proxy.Server, last [][]byte, log *slog.Logger) {
+func (o *serveOptions) watchFiles(ctx context.Context, conf *configurator, last [][]byte, log *slog.Logger) {
 	t := time.NewTicker(o.reload)
 	defer t.Stop()
 	for {
@@ -172,15 +202,10 @@ func (o *serveOptions) watchFiles(ctx context.Context, srv *proxy.Server, last [
 			continue
 		}
 		last = files
-		cfg, err := o.load(files)
-		if err == nil {
-			err = srv.Apply(cfg)
-		}
-		if err != nil {
-			log.Error("--file changed but is not valid; keeping the running configuration",
-				"err", strings.ReplaceAll(err.Error(), "\n", "; "))
+		if err := conf.setFiles(files); err != nil {
+			log.Error("--file changed but is not valid; keeping the running configuration", "err", oneLine(err))
 			continue
 		}
-		log.Info("configuration reloaded", "files", strings.Join(o.files, ","), "routes", len(cfg.Routes))
+		log.Info("configuration reloaded", "files", strings.Join(o.files, ","))
 	}
 }
