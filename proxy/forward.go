@@ -139,6 +139,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	stripResponseHopByHop(&ctx.Response.Header, false)
 	s.addCookie(ctx, d)
 
+	if resp.BodyStream() == nil {
+		// No body to stream (HEAD, 204, 304): the copied header, including
+		// its Content-Length, is the whole answer.
+		status := resp.StatusCode()
+		fasthttp.ReleaseResponse(resp)
+		up.backend.Release()
+		s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path())
+		return
+	}
 	size := resp.Header.ContentLength()
 	if size < 0 {
 		// Chunked or read-until-close: stream it, flushing each chunk and
@@ -151,9 +160,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	bs.start, bs.route, bs.reason = start, d.route, d.reason
 	bs.method = append(bs.method[:0], ctx.Method()...)
 	bs.path = append(bs.path[:0], ctx.Path()...)
-	if bs.r == nil {
-		bs.r = bytes.NewReader(nil)
-	}
 	ctx.Response.SetBodyStream(bs, size)
 }
 

@@ -32,6 +32,8 @@ type testBackend struct {
 //	/raw         Upgrade: raw-echo; after 101, reads to EOF, answers "got N bytes" and closes
 //	/poll?wait=D holds the request for D, then answers
 //	/sse         one event, then waits for sseGo, then a second event
+//	/echo        the request body
+//	/empty       204
 //	anything     its name
 func startBackend(t *testing.T, name string) *testBackend {
 	t.Helper()
@@ -93,6 +95,19 @@ func startBackend(t *testing.T, name string) *testBackend {
 			return
 		}
 		fmt.Fprint(w, "data: two\n\n")
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", name)
+		// Read it all first: net/http's HTTP/1 server is not full duplex.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Write(body)
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -105,4 +106,59 @@ func TestRequestHeadersOfSixteenKiBAreAccepted(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("16 KiB of headers answered %d", resp.StatusCode)
 	}
+}
+
+func TestBodiesPassThroughWhateverTheirShape(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+
+	t.Run("a 1 MiB upload comes back intact", func(t *testing.T) {
+		resp, err := http.Post(l.URL("/echo"), "application/octet-stream", strings.NewReader(big))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(got) != big {
+			t.Fatalf("status %d, %d bytes back; want 200 and %d bytes", resp.StatusCode, len(got), len(big))
+		}
+	})
+	t.Run("a chunked upload comes back intact", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		go func() { io.WriteString(pw, big); pw.Close() }()
+		req, _ := http.NewRequest(http.MethodPost, l.URL("/echo"), pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if string(got) != big {
+			t.Fatalf("%d bytes back; want %d", len(got), len(big))
+		}
+	})
+	t.Run("a HEAD gets the headers and no body", func(t *testing.T) {
+		resp, err := http.Head(l.URL("/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Backend") != "A" {
+			t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+		}
+	})
+	t.Run("a 204 passes with no body and the connection stays usable", func(t *testing.T) {
+		for range 3 {
+			resp, err := http.Get(l.URL("/empty"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 204 || len(b) != 0 {
+				t.Fatalf("204: got %d with %d bytes", resp.StatusCode, len(b))
+			}
+		}
+	})
 }
