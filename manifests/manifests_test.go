@@ -590,7 +590,6 @@ func checkClusterRole(t *testing.T, b *bundle) {
 		"discovery.k8s.io/endpointslices":   true,
 		"/services":                         true,
 		"networking.k8s.io/ingresses":       true,
-		"networking.k8s.io/ingressclasses":  true,
 		"traefik.io/ingressroutes":          true,
 		"traefik.containo.us/ingressroutes": true,
 	}
