@@ -33,6 +33,10 @@ run: build
 
 deps:
 	@command -v redis-server >/dev/null || { apt-get update && apt-get install -y redis-server; }
+	@command -v ip >/dev/null || { apt-get update && apt-get install -y iproute2; }
+	@# A real kube-apiserver and etcd, built from Go modules and cached in
+	@# ~/.cache/latch-kube (about 12 minutes cold on 2 cores, instant warm).
+	bash testdata/kube/build.sh
 	@if [ ! -f testdata/socketio/node_modules/.package-lock.json ] || \
 	    [ testdata/socketio/package-lock.json -nt testdata/socketio/node_modules/.package-lock.json ]; then \
 		npm ci --prefix testdata/socketio --no-audit --no-fund; \

@@ -12,6 +12,8 @@
 //	                 the client goes away, then answers like /
 //	ANY /echo        echoes the request body, header X-Backend: NAME
 //	GET /healthz     "ok\n"
+//	GET /raw         with Upgrade: raw-echo, answers 101 and echoes bytes
+//	                 until the client closes
 //
 // Every response carries X-Backend. SIGTERM or SIGINT shut it down
 // gracefully (open requests get up to 5 s).
@@ -42,6 +44,16 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s\n", *name)
+	})
+	mux.HandleFunc("/raw", func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: raw-echo\r\nX-Backend: %s\r\n\r\n", *name)
+		brw.Flush()
+		io.Copy(conn, brw)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")

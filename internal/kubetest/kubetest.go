@@ -1,26 +1,27 @@
-package discovery
-
-// Kubernetes end-to-end harness (test-only).
+// Package kubetest is latch's Kubernetes end-to-end harness, shared by the
+// tests of several packages (which is why it is a package and not a
+// _test.go file). Only tests import it.
 //
-// Two pieces, both documented below and used by tests in this package:
+// Two pieces, both documented below:
 //
-//   - startKube: a real etcd + kube-apiserver on 127.0.0.1, one pair per call,
+//   - Start: a real etcd + kube-apiserver on 127.0.0.1, one pair per call,
 //     built from testdata/kube (bash testdata/kube/build.sh) and cached in
 //     ${XDG_CACHE_HOME:-~/.cache}/latch-kube/. There is no controller manager
 //     and no kubelet: tests write Services and EndpointSlices themselves.
-//   - newBackendNet: HTTP backends in network namespaces on a private bridge
+//   - NewBackendNet: HTTP backends in network namespaces on a private bridge
 //     (10.250.S.0/24), because the apiserver rejects loopback addresses in
 //     EndpointSlices.
 //
 // Gating: with LATCH_E2E=1 (make test sets it) anything that prevents the
 // harness from working fails the test. Without it, a test that calls
-// startKube is skipped unless the binaries are already cached (a cold build
+// Start is skipped unless the binaries are already cached (a cold build
 // takes ~8 minutes; run `bash testdata/kube/build.sh` or make test), and a
-// test that calls newBackendNet is skipped unless it runs as root with `ip`.
+// test that calls NewBackendNet is skipped unless it runs as root with `ip`.
 //
 // Everything a test starts is stopped and removed by t.Cleanup: processes,
 // temporary directories, namespaces, veths and the bridge. Child processes
 // also get SIGKILL if the test binary dies (Pdeathsig).
+package kubetest
 
 import (
 	"bufio"
@@ -64,8 +65,8 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// kubeEnv is a running etcd + kube-apiserver on loopback, owned by the test
-// that called startKube (cleanup stops both and removes their files). Each
+// Env is a running etcd + kube-apiserver on loopback, owned by the test
+// that called Start (cleanup stops both and removes their files). Each
 // call starts a fresh pair (about 3-5 s when the binaries are cached), so
 // tests do not see each other's objects and may stop the apiserver.
 //
@@ -73,8 +74,8 @@ import (
 // --endpoint-reconciler-type=none and the ServiceAccount admission plugin
 // disabled (no token controller exists, so Pods can be created without a
 // "default" ServiceAccount). Namespaces "default", "kube-system" and
-// "kube-public" and the bootstrap RBAC roles exist when startKube returns.
-type kubeEnv struct {
+// "kube-public" and the bootstrap RBAC roles exist when Start returns.
+type Env struct {
 	// URL is the apiserver, "https://127.0.0.1:PORT". The port stays the
 	// same across Stop/Start.
 	URL string
@@ -113,18 +114,18 @@ type kubeEnv struct {
 	etcd *khProc
 }
 
-// startKube starts etcd and kube-apiserver for t and returns when the
+// Start starts etcd and kube-apiserver for t and returns when the
 // apiserver is ready (/readyz answers ok and namespace "default" exists).
 // The binaries come from `bash testdata/kube/build.sh` (run from the module
 // root); with LATCH_E2E=1 a missing binary is built on the spot (slow: run
 // the script before `go test`, whose default timeout is 10 minutes),
 // without it the test is skipped. Cleanup stops both processes.
-func startKube(t *testing.T) *kubeEnv {
+func Start(t *testing.T) *Env {
 	t.Helper()
 	begin := time.Now()
 	bin := khKubeBinaries(t)
 	dir := t.TempDir()
-	k := &kubeEnv{Dir: dir, bin: bin}
+	k := &Env{Dir: dir, bin: bin}
 	t.Cleanup(func() { k.shutdown(t) })
 
 	// Credentials: a CA and serving certificate, a service-account key,
@@ -233,7 +234,7 @@ func startKube(t *testing.T) *kubeEnv {
 // Stop stops the apiserver (SIGTERM, then SIGKILL after 10 s) and leaves
 // etcd running, to simulate an apiserver outage. Stop on a stopped
 // apiserver does nothing.
-func (k *kubeEnv) Stop(t *testing.T) {
+func (k *Env) Stop(t *testing.T) {
 	t.Helper()
 	k.mu.Lock()
 	p := k.api
@@ -250,7 +251,7 @@ func (k *kubeEnv) Stop(t *testing.T) {
 // Start starts the apiserver again after Stop, on the same port, etcd and
 // credentials (tokens issued before stay valid), and waits until it is
 // ready.
-func (k *kubeEnv) Start(t *testing.T) {
+func (k *Env) Resume(t *testing.T) {
 	t.Helper()
 	k.mu.Lock()
 	running := k.api != nil
@@ -264,7 +265,7 @@ func (k *kubeEnv) Start(t *testing.T) {
 }
 
 // startAPIServer starts kube-apiserver with k.apiArgs and waits for /readyz.
-func (k *kubeEnv) startAPIServer(t *testing.T) {
+func (k *Env) startAPIServer(t *testing.T) {
 	t.Helper()
 	p := khStart(t, filepath.Join(k.Dir, "kube-apiserver.log"), filepath.Join(k.bin, "kube-apiserver"), k.apiArgs...)
 	k.mu.Lock()
@@ -294,7 +295,7 @@ func (k *kubeEnv) startAPIServer(t *testing.T) {
 }
 
 // shutdown stops both processes (cleanup).
-func (k *kubeEnv) shutdown(t *testing.T) {
+func (k *Env) shutdown(t *testing.T) {
 	k.mu.Lock()
 	api, etcd := k.api, k.etcd
 	k.api, k.etcd = nil, nil
@@ -319,7 +320,7 @@ func (k *kubeEnv) shutdown(t *testing.T) {
 // ServiceAccount when they do not exist. The token authenticates as
 // system:serviceaccount:NAMESPACE:NAME and has only the rights RBAC grants
 // that account.
-func (k *kubeEnv) TokenFor(t *testing.T, namespace, serviceAccount string) string {
+func (k *Env) TokenFor(t *testing.T, namespace, serviceAccount string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -345,20 +346,20 @@ func (k *kubeEnv) TokenFor(t *testing.T, namespace, serviceAccount string) strin
 
 // KubeconfigFor writes a kubeconfig file (in a test temp dir) for this
 // apiserver that authenticates with token, and returns its path.
-func (k *kubeEnv) KubeconfigFor(t *testing.T, token string) string {
+func (k *Env) KubeconfigFor(t *testing.T, token string) string {
 	t.Helper()
 	return k.writeKubeconfig(t, "latch-token-user", token)
 }
 
 // ConfigFor returns a rest.Config for this apiserver that authenticates
 // with token.
-func (k *kubeEnv) ConfigFor(token string) *rest.Config {
+func (k *Env) ConfigFor(token string) *rest.Config {
 	c := rest.CopyConfig(k.AdminConfig)
 	c.BearerToken = token
 	return c
 }
 
-func (k *kubeEnv) writeKubeconfig(t *testing.T, user, token string) string {
+func (k *Env) writeKubeconfig(t *testing.T, user, token string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -392,14 +393,14 @@ current-context: latch-test
 
 // ---- backends in network namespaces ----
 
-// backendNet is a bridge on the host with address HostIP (10.250.S.1/24)
+// BackendNet is a bridge on the host with address HostIP (10.250.S.1/24)
 // and n network namespaces, each connected to it by a veth pair and holding
 // one address 10.250.S.(i+2)/24 (IP(i)). Backends started in them are
 // reachable from the host (and from anything the test runs on the host,
 // such as latch). Cleanup kills the backends and removes the namespaces,
 // the veths and the bridge. Names carry the test process id, and a later
-// newBackendNet removes leftovers of processes that no longer exist.
-type backendNet struct {
+// NewBackendNet removes leftovers of processes that no longer exist.
+type BackendNet struct {
 	Subnet int    // S in 10.250.S.0/24, chosen free at creation
 	HostIP string // "10.250.S.1", the bridge's address
 
@@ -412,11 +413,11 @@ type backendNet struct {
 	logs  []string
 }
 
-// newBackendNet creates a bridge and n namespaces (n from 1 to 200).
-func newBackendNet(t *testing.T, n int) *backendNet {
+// NewBackendNet creates a bridge and n namespaces (n from 1 to 200).
+func NewBackendNet(t *testing.T, n int) *BackendNet {
 	t.Helper()
 	if n < 1 || n > 200 {
-		t.Fatalf("kube harness: newBackendNet: n = %d, want 1..200", n)
+		t.Fatalf("kube harness: NewBackendNet: n = %d, want 1..200", n)
 	}
 	if os.Geteuid() != 0 {
 		khSkipOrFail(t, "kube harness: backends in network namespaces need root")
@@ -438,7 +439,7 @@ func newBackendNet(t *testing.T, n int) *backendNet {
 	khSweepStale(t)
 
 	tag := strconv.FormatInt(int64(os.Getpid()), 36) + "-" + strconv.FormatInt(khNetSeq.Add(1)%1296, 36)
-	b := &backendNet{bridge: "ltb" + tag, procs: make([]*khProc, n), logs: make([]string, n)}
+	b := &BackendNet{bridge: "ltb" + tag, procs: make([]*khProc, n), logs: make([]string, n)}
 	t.Cleanup(func() { b.cleanup(t) })
 
 	used := map[int]bool{}
@@ -484,10 +485,10 @@ func newBackendNet(t *testing.T, n int) *backendNet {
 var khNetSeq atomic.Int64
 
 // IP returns the address of namespace i, "10.250.S.(i+2)".
-func (b *backendNet) IP(i int) string { return fmt.Sprintf("10.250.%d.%d", b.Subnet, i+2) }
+func (b *BackendNet) IP(i int) string { return fmt.Sprintf("10.250.%d.%d", b.Subnet, i+2) }
 
 // NS returns the name of namespace i (for `ip netns exec`).
-func (b *backendNet) NS(i int) string { return b.ns[i] }
+func (b *BackendNet) NS(i int) string { return b.ns[i] }
 
 // Start runs the backend program (testdata/kube/backend) in namespace i,
 // listening on IP(i):port and answering name, and returns "IP:PORT" once
@@ -497,7 +498,7 @@ func (b *backendNet) NS(i int) string { return b.ns[i] }
 // The backend answers GET / with "NAME\n" and header X-Backend: NAME,
 // GET /poll?wait=DURATION after that long, /echo with the request body and
 // /healthz with "ok\n".
-func (b *backendNet) Start(t *testing.T, i int, name string, port int) string {
+func (b *BackendNet) Start(t *testing.T, i int, name string, port int) string {
 	t.Helper()
 	b.Kill(t, i)
 	addr := net.JoinHostPort(b.IP(i), strconv.Itoa(port))
@@ -518,13 +519,13 @@ func (b *backendNet) Start(t *testing.T, i int, name string, port int) string {
 
 // Kill kills the backend of namespace i at once (SIGKILL: connections are
 // cut, not drained). Killing a stopped backend does nothing.
-func (b *backendNet) Kill(t *testing.T, i int) { b.halt(i, 0) }
+func (b *BackendNet) Kill(t *testing.T, i int) { b.halt(i, 0) }
 
 // Stop stops the backend of namespace i gracefully (SIGTERM: it stops
 // accepting and finishes open requests for up to 5 s).
-func (b *backendNet) Stop(t *testing.T, i int) { b.halt(i, 10*time.Second) }
+func (b *BackendNet) Stop(t *testing.T, i int) { b.halt(i, 10*time.Second) }
 
-func (b *backendNet) halt(i int, grace time.Duration) {
+func (b *BackendNet) halt(i int, grace time.Duration) {
 	b.mu.Lock()
 	p := b.procs[i]
 	b.procs[i] = nil
@@ -534,7 +535,7 @@ func (b *backendNet) halt(i int, grace time.Duration) {
 	}
 }
 
-func (b *backendNet) cleanup(t *testing.T) {
+func (b *BackendNet) cleanup(t *testing.T) {
 	for i := range b.procs {
 		b.halt(i, 0)
 	}
@@ -562,7 +563,7 @@ func (b *backendNet) cleanup(t *testing.T) {
 }
 
 // khSweepStale removes namespaces and links named by an earlier test
-// process (see newBackendNet) that no longer exists. Called under the lock.
+// process (see NewBackendNet) that no longer exists. Called under the lock.
 func khSweepStale(t *testing.T) {
 	dead := func(tag string) bool {
 		p, _, ok := strings.Cut(tag, "-")

@@ -1,4 +1,4 @@
-package discovery
+package kubetest
 
 // Smoke tests of the Kubernetes harness in kube_harness_test.go.
 
@@ -37,8 +37,8 @@ func khGet(t *testing.T, url string) (string, string, error) {
 }
 
 func TestKubeHarnessStartsAnApiserver(t *testing.T) {
-	k := startKube(t)
-	bn := newBackendNet(t, 2)
+	k := Start(t)
+	bn := NewBackendNet(t, 2)
 	addrs := []string{bn.Start(t, 0, "web-0", 8080), bn.Start(t, 1, "web-1", 8080)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -182,7 +182,7 @@ func TestKubeHarnessStartsAnApiserver(t *testing.T) {
 }
 
 func TestKubeHarnessRestartsTheApiserver(t *testing.T) {
-	k := startKube(t)
+	k := Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	token := k.TokenFor(t, "restart", "latch")
@@ -196,7 +196,7 @@ func TestKubeHarnessRestartsTheApiserver(t *testing.T) {
 	if _, err := k.Admin.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err == nil {
 		t.Fatal("the apiserver answered after Stop")
 	}
-	k.Start(t)
+	k.Resume(t)
 
 	if _, err := k.Admin.CoreV1().ConfigMaps("restart").Get(ctx, "kept", metav1.GetOptions{}); err != nil {
 		t.Errorf("object written before the restart: %v", err)
@@ -215,7 +215,7 @@ func TestKubeHarnessBackendNetCleansUp(t *testing.T) {
 	var ns []string
 	var bridge, host string
 	t.Run("net", func(t *testing.T) {
-		bn := newBackendNet(t, 3)
+		bn := NewBackendNet(t, 3)
 		ns = slices.Clone(bn.ns)
 		bridge, host = bn.bridge, bn.HostIP
 		addr := bn.Start(t, 2, "b2", 9000)
