@@ -20,6 +20,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,7 +190,7 @@ func TestLatchInKubernetes(t *testing.T) {
 		k.slice("chat-a", 0, 1)
 	})
 
-	t.Run("IngressRoutes created, edited and deleted change routing live", func(t *testing.T) {
+	t.Run("IngressRoutes and Ingresses created, edited and deleted change routing live", func(t *testing.T) {
 		lr := startLatch(t, "--kubeconfig", kubeconfig, "--providers", "ingressroute,ingress", "--accesslog")
 		dyn := dynamic.NewForConfigOrDie(env.AdminConfig)
 		ir := schema.GroupVersionResource{Group: "traefik.io", Version: "v1alpha1", Resource: "ingressroutes"}
@@ -244,6 +245,27 @@ func TestLatchInKubernetes(t *testing.T) {
 			s, _, sc := rawGet(t, lr.URL("/socket.io/?EIO=4"), "")
 			return s == 200 && cookieValue(sc, "heyy") != ""
 		})
+
+		// Ingresses of latch's class are served; others are not.
+		for _, ing := range []struct{ name, class, path string }{{"ours", "latch", "/ing"}, {"theirs", "nginx", "/nginx"}} {
+			obj := &networkingv1.Ingress{
+				ObjectMeta: metav1.ObjectMeta{Name: ing.name, Namespace: "default"},
+				Spec: networkingv1.IngressSpec{IngressClassName: ptrTo(ing.class), Rules: []networkingv1.IngressRule{{
+					IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+						Path: ing.path, PathType: ptrTo(networkingv1.PathTypePrefix),
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+							Name: "chat", Port: networkingv1.ServiceBackendPort{Number: 8080}}},
+					}}}},
+				}}},
+			}
+			if _, err := env.Admin.NetworkingV1().Ingresses("default").Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the latch-class Ingress serves /ing", func() bool { return status("/ing") == 200 })
+		if status("/nginx") != 404 {
+			t.Fatal("an Ingress of another class is served")
+		}
 
 		if err := dyn.Resource(ir).Namespace("default").Delete(ctx, "live", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
