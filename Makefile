@@ -19,7 +19,8 @@ FUZZ := \
 	./balancer:FuzzSealOpen \
 	./balancer:FuzzParseKeys \
 	./balancer:FuzzNewPolicy \
-	./proxy:FuzzCommaTokens
+	./proxy:FuzzCommaTokens \
+	./proxy:FuzzRawRequest
 
 .PHONY: all build run test unit e2e fuzz bench deps vet clean
 
@@ -68,3 +69,47 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+# --- observability ---
+FUZZ += ./proxy:FuzzExplain
+
+# The dashboard's browser test drives Debian's headless chromium with
+# playwright-core from testdata/dashboard (no browser download).
+.PHONY: deps-dashboard
+deps: deps-dashboard
+deps-dashboard:
+	@[ -x /usr/bin/chromium ] || { apt-get update && apt-get install -y chromium; }
+	@if [ ! -f testdata/dashboard/node_modules/.package-lock.json ] || \
+	    [ testdata/dashboard/package-lock.json -nt testdata/dashboard/node_modules/.package-lock.json ]; then \
+		npm ci --prefix testdata/dashboard --no-audit --no-fund; \
+	fi
+# --- end observability ---
+
+# --- chat ---
+# The chat backend (chat/, cmd/chat): its binary, the tools its end-to-end
+# tests drive (kcat, Debian's chromium, testdata/browser's npm packages:
+# socket.io-client and playwright-core), its fuzz targets and benchmarks.
+FUZZ += ./chat:FuzzDecodeRecord ./chat:FuzzParseSend
+
+.PHONY: chat-build chat-deps chat-bench
+
+build: chat-build
+deps: chat-deps
+bench: chat-bench
+
+chat-build:
+	$(GO) build -o $(BIN)/chat ./cmd/chat
+
+chat-deps:
+	@command -v kcat >/dev/null || { apt-get update && apt-get install -y kcat; }
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+	@if [ ! -f testdata/browser/node_modules/.package-lock.json ] || \
+	    [ testdata/browser/package-lock.json -nt testdata/browser/node_modules/.package-lock.json ]; then \
+		npm ci --prefix testdata/browser --no-audit --no-fund; \
+	fi
+
+# Fan-out latency through the embedded broker: 500 clients on two replicas
+# (BenchmarkFanout) and the broker hop alone (BenchmarkKafkaHop).
+chat-bench:
+	$(GO) test -run=NONE -bench=. -benchtime=200x ./chat/
+# --- end chat ---

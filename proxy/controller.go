@@ -146,9 +146,11 @@ func (c *controller) rebuildLocked() {
 	prev := c.s.table.Load()
 	t, err := c.buildLocked(c.cfg)
 	if err != nil {
+		c.s.metrics.buildFailed()
 		c.s.log.Error("routing table not rebuilt; keeping the previous one", "err", err)
 		return
 	}
+	c.s.metrics.bind(t)
 	c.s.table.Store(t)
 	for _, up := range retired(prev, t) {
 		up.client.CloseIdleConnections()

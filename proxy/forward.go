@@ -21,6 +21,8 @@ type decision struct {
 	// setCookie asks for the member's sticky cookie on the response.
 	setCookie bool
 	tls       bool
+	// entry is the entrypoint's index, for metrics.
+	entry uint16
 }
 
 func (d *decision) upstream() *upstream { return d.route.pool.members[d.member].up }
@@ -34,6 +36,18 @@ func (d *decision) stuck() bool {
 // serve is the request handler of every entrypoint.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
 	start := time.Now()
+	d := decision{member: -1, entry: s.metrics.entry(entrypoint)}
+	s.handle(ctx, entrypoint, &d, start)
+	s.metrics.observe(&d, ctx.Response.StatusCode(), start)
+}
+
+// handle routes, decides and answers one request, filling in d.
+func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision, start time.Time) {
+	if ambiguous(ctx) {
+		s.reply(ctx, start, nil, fasthttp.StatusBadRequest, msgAmbiguous)
+		ctx.SetConnectionClose()
+		return
+	}
 	t := s.table.Load()
 	if t == nil {
 		s.reply(ctx, start, nil, fasthttp.StatusServiceUnavailable, msgNotReady)
@@ -44,16 +58,16 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
 		s.reply(ctx, start, nil, fasthttp.StatusNotFound, msgNoRoute)
 		return
 	}
-	d := decision{route: t.routes[id], member: -1, tls: s.isTLS(ctx)}
+	d.route, d.tls = t.routes[id], s.isTLS(ctx)
 	now := start.UnixNano()
-	if !s.decide(ctx, &d, now) {
+	if !s.decide(ctx, d, now) {
 		return
 	}
 	if ctx.Request.Header.ConnectionUpgrade() && len(ctx.Request.Header.PeekBytes(hdrUpgrade)) > 0 {
-		s.upgrade(ctx, &d, start)
+		s.upgrade(ctx, d, start)
 		return
 	}
-	s.forward(ctx, &d, start)
+	s.forward(ctx, d, start)
 }
 
 // decide fills in d's member: the sticky backend when the cookie names a
@@ -145,7 +159,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 		status := resp.StatusCode()
 		fasthttp.ReleaseResponse(resp)
 		up.backend.Release()
-		s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path())
+		s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), 0)
 		return
 	}
 	size := resp.Header.ContentLength()
@@ -157,7 +171,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	}
 	bs := s.acquireStream()
 	bs.s, bs.resp, bs.r, bs.backend = s, resp, resp.BodyStream(), up.backend
-	bs.start, bs.route, bs.reason = start, d.route, d.reason
+	bs.start, bs.route, bs.reason, bs.peer = start, d.route, d.reason, remoteAddr(ctx)
 	bs.method = append(bs.method[:0], ctx.Method()...)
 	bs.path = append(bs.path[:0], ctx.Path()...)
 	ctx.Response.SetBodyStream(bs, size)
@@ -245,6 +259,8 @@ type bodyStream struct {
 	route   *route
 	reason  reason
 	start   time.Time
+	peer    netip.Addr
+	n       int64 // body bytes read, for the access log
 	// method and path are copies, kept for the access log; their buffers
 	// are reused across requests.
 	method, path []byte
@@ -257,7 +273,11 @@ func (s *Server) acquireStream() *bodyStream {
 	return &bodyStream{}
 }
 
-func (b *bodyStream) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *bodyStream) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
 
 // Close is called by fasthttp exactly once, after the body was written or
 // writing failed.
@@ -267,7 +287,7 @@ func (b *bodyStream) Close() error {
 	b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
 	b.backend.Release()
-	s.access.record(b.start, b.route, b.backend, status, b.reason, b.method, b.path)
+	s.access.record(b.start, b.route, b.backend, status, b.reason, b.method, b.path, b.peer, b.n)
 	*b = bodyStream{method: b.method[:0], path: b.path[:0]}
 	s.streams.Put(b)
 	return nil

@@ -25,6 +25,12 @@ type hotPath struct {
 
 func newHotPath(tb testing.TB, accessLog io.Writer) *hotPath {
 	tb.Helper()
+	return newHotPathOpts(tb, Options{AccessLog: accessLog})
+}
+
+// newHotPathOpts is newHotPath with more options; Log is set here.
+func newHotPathOpts(tb testing.TB, opts Options) *hotPath {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -46,7 +52,8 @@ func newHotPath(tb testing.TB, accessLog io.Writer) *hotPath {
 				Sticky: &config.Cookie{Name: "heyy", HTTPOnly: true, Path: "/"}},
 		},
 	}
-	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), AccessLog: accessLog})
+	opts.Log = slog.New(slog.DiscardHandler)
+	s := New(cfg.Entrypoints, opts)
 	if err := s.Apply(cfg); err != nil {
 		tb.Fatal(err)
 	}

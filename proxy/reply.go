@@ -36,5 +36,5 @@ func (s *Server) reply(ctx *fasthttp.RequestCtx, start time.Time, d *decision, s
 			b = d.upstream().backend
 		}
 	}
-	s.access.record(start, r, b, status, rs, ctx.Method(), ctx.Path())
+	s.access.record(start, r, b, status, rs, ctx.Method(), ctx.Path(), remoteAddr(ctx), int64(len(body)))
 }

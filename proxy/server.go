@@ -43,8 +43,21 @@ type Options struct {
 	// ShutdownGrace bounds how long Run waits for requests to finish after
 	// its context ends, before it closes tunnels (default 10 s).
 	ShutdownGrace time.Duration
-	// AccessLog receives one line per request; nil disables it.
+	// AccessLog receives one line per request; nil disables it. When it
+	// has a Reopen() error method (a *LogFile), ReopenAccessLog calls it.
 	AccessLog io.Writer
+	// AccessLogFormat is "text" (common log format plus route, service,
+	// backend, duration and sticky reason; the default) or "json".
+	AccessLogFormat string
+	// AdminToken, when set, must be presented as "Authorization: Bearer
+	// TOKEN" for everything on the admin listener but /ping and the
+	// dashboard's static files.
+	AdminToken string
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener.
+	Pprof bool
+	// DisableMetrics turns off per-request counting (for benchmarks);
+	// /metrics then shows only state read at scrape time.
+	DisableMetrics bool
 	// Log receives operational messages; nil discards them.
 	Log *slog.Logger
 	// Sources makes discovery sources for services; nil supports only
@@ -93,6 +106,7 @@ type Server struct {
 	ctrl    *controller
 	tunnels *tunnels
 	access  *accessLog
+	metrics *metrics
 	dialer  net.Dialer
 	streams sync.Pool // *bodyStream
 
@@ -125,10 +139,15 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 		opts:        opts,
 		log:         opts.Log,
 		tunnels:     newTunnels(),
-		access:      newAccessLog(opts.AccessLog),
+		access:      newAccessLog(opts.AccessLog, opts.AccessLogFormat),
 		entrypoints: entrypoints,
 		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}
+	names := make([]string, len(entrypoints))
+	for i, ep := range entrypoints {
+		names[i] = ep.Name
+	}
+	s.metrics = newMetrics(names, !opts.DisableMetrics)
 	s.ctrl = newController(s)
 	return s
 }
@@ -223,6 +242,7 @@ func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 		DisablePreParseMultipartForm:  true,
 		TCPKeepalive:                  true,
 		CloseOnShutdown:               true,
+		ErrorHandler:                  parseError,
 		Logger:                        fasthttpLogger{s.log},
 		DisableHeaderNamesNormalizing: false,
 	}
@@ -237,8 +257,11 @@ func (s *Server) newHostClient(addr string) *fasthttp.HostClient {
 		MaxIdleConnDuration:           60 * time.Second,
 		ReadBufferSize:                readBufferSize,
 		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
+		// The backend receives the normalized path the rule matched (dot
+		// segments resolved, %2F decoded), so no route can be reached or
+		// escaped through "..", encoded slashes or dot segments.
+		DisablePathNormalizing: false,
+		StreamResponseBody:     true,
 		Dial: func(addr string) (net.Conn, error) {
 			return s.dialer.Dial("tcp", addr)
 		},

@@ -44,6 +44,10 @@ type route struct {
 	policy      balancer.Policy
 	sticky      *sticky
 	strict      bool
+	// cells count requests per (member+1)*entrypoints+entry, member -1
+	// being "no backend"; set by metrics.bind before the table is
+	// published, nil when metrics are off.
+	cells []*cell
 }
 
 // pool is the backend set of one service in one Table.

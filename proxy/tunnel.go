@@ -56,7 +56,7 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	s.addCookie(ctx, d)
 	status := resp.StatusCode()
-	s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path())
+	s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), int64(len(resp.Body())))
 	if status != fasthttp.StatusSwitchingProtocols {
 		conn.Close()
 		stripResponseHopByHop(&ctx.Response.Header, false)
@@ -66,7 +66,7 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	stripResponseHopByHop(&ctx.Response.Header, true)
 	ctx.Response.Header.SetBytesKV(hdrUpgrade, resp.Header.PeekBytes(hdrUpgrade))
 
-	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout}
+	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(d)}
 	if !s.tunnels.add(t) {
 		conn.Close()
 		s.reply(ctx, start, d, fasthttp.StatusServiceUnavailable, msgNotReady)
@@ -107,6 +107,7 @@ type tunnel struct {
 	br      *bufio.Reader // backend bytes already read
 	b       *balancer.Backend
 	idle    time.Duration
+	stats   *cell // counts the tunnel while it is registered; may be nil
 	// last is the unix nano time of the last byte in either direction.
 	last atomic.Int64
 }
@@ -194,6 +195,7 @@ func (ts *tunnels) add(t *tunnel) bool {
 		return false
 	}
 	ts.m[t] = struct{}{}
+	t.stats.openTunnel()
 	return true
 }
 
@@ -201,6 +203,7 @@ func (ts *tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
 	delete(ts.m, t)
 	ts.mu.Unlock()
+	t.stats.closeTunnel()
 }
 
 func (ts *tunnels) count() int {

@@ -23,6 +23,7 @@ type testBackend struct {
 	srv   *http.Server
 	hits  atomic.Int64
 	last  atomic.Pointer[http.Header]
+	path  atomic.Pointer[string] // the raw path of the last request to "/"
 	sseGo chan struct{} // closed by a test to let /sse send its second event
 }
 
@@ -113,6 +114,8 @@ func startBackend(t *testing.T, name string) *testBackend {
 		b.hits.Add(1)
 		h := r.Header.Clone()
 		b.last.Store(&h)
+		p := r.URL.EscapedPath()
+		b.path.Store(&p)
 		w.Header().Set("X-Backend", name)
 		fmt.Fprint(w, name)
 	})
@@ -120,6 +123,14 @@ func startBackend(t *testing.T, name string) *testBackend {
 	go b.srv.Serve(ln)
 	t.Cleanup(func() { b.srv.Close() })
 	return b
+}
+
+// lastPath is the path of the last request the catch-all handler served.
+func (b *testBackend) lastPath() string {
+	if p := b.path.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // Kill closes the backend's listener and every connection, as a crashed
