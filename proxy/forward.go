@@ -48,6 +48,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision
 		ctx.SetConnectionClose()
 		return
 	}
+	// Streamed bodies skip fasthttp's own size check: a declared length
+	// over the limit is refused before anything reaches a backend.
+	if ctx.Request.Header.ContentLength() > s.opts.Limits.MaxBodyBytes {
+		s.reply(ctx, start, nil, fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
+		ctx.SetConnectionClose()
+		return
+	}
 	t := s.table.Load()
 	if t == nil {
 		s.reply(ctx, start, nil, fasthttp.StatusServiceUnavailable, msgNotReady)
@@ -139,10 +146,13 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 		up.backend.Release()
 		fasthttp.ReleaseResponse(resp)
 		status, msg := fasthttp.StatusBadGateway, msgBadGateway
-		if d.stuck() && isDialError(err) {
+		switch {
+		case d.stuck() && isDialError(err):
 			status, msg = fasthttp.StatusServiceUnavailable, msgStickyGone
-		} else if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
-			status = fasthttp.StatusGatewayTimeout
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			status, msg = fasthttp.StatusServiceUnavailable, msgBackendBusy
+		case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout):
+			status, msg = fasthttp.StatusGatewayTimeout, msgTimeout
 		}
 		s.log.Debug("upstream request failed", "route", d.route.name, "backend", up.backend.Addr(), "err", err)
 		s.reply(ctx, start, d, status, msg)

@@ -10,12 +10,15 @@ import (
 
 // Bodies of the answers latch gives itself, declared once.
 var (
-	msgNotReady   = []byte("latch: no routing table yet\n")
-	msgNoRoute    = []byte("latch: no route matches this request\n")
-	msgNoBackend  = []byte("latch: no backend available\n")
-	msgStickyGone = []byte("latch: the sticky backend is gone and the route is strict\n")
-	msgBadGateway = []byte("latch: the backend failed\n")
-	textPlain     = []byte("text/plain; charset=utf-8")
+	msgNotReady    = []byte("latch: no routing table yet\n")
+	msgNoRoute     = []byte("latch: no route matches this request\n")
+	msgNoBackend   = []byte("latch: no backend available\n")
+	msgStickyGone  = []byte("latch: the sticky backend is gone and the route is strict\n")
+	msgBadGateway  = []byte("latch: the backend failed\n")
+	msgBackendBusy = []byte("latch: the backend is at its connection limit\n")
+	msgTimeout     = []byte("latch: the backend did not answer in time\n")
+	msgTooLarge    = []byte("latch: request body too large\n")
+	textPlain      = []byte("text/plain; charset=utf-8")
 )
 
 // reply answers the request from latch itself and logs it. d may be nil

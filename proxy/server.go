@@ -43,6 +43,14 @@ type Options struct {
 	// ShutdownGrace bounds how long Run waits for requests to finish after
 	// its context ends, before it closes tunnels (default 10 s).
 	ShutdownGrace time.Duration
+	// ShutdownDelay keeps serving this long after the context ends, with
+	// /ping answering 503, so load balancers stop sending first (default 0).
+	ShutdownDelay time.Duration
+	// DrainWindow spreads the closing of tunnels at shutdown over this
+	// long, so clients reconnect elsewhere gradually (default 0: at once).
+	DrainWindow time.Duration
+	// Limits bound connections, bodies, timeouts and backend queues.
+	Limits Limits
 	// AccessLog receives one line per request; nil disables it. When it
 	// has a Reopen() error method (a *LogFile), ReopenAccessLog calls it.
 	AccessLog io.Writer
@@ -66,6 +74,7 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	o.Limits.defaults()
 	if o.Keyring == nil {
 		o.Keyring = balancer.BuiltinKeyring()
 	}
@@ -212,6 +221,10 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.ready.Store(false)
+	if d := s.opts.ShutdownDelay; d > 0 && runErr == nil {
+		s.log.Info("shutting down: /ping answers 503; still serving", "for", d)
+		time.Sleep(d)
+	}
 	s.log.Info("shutting down", "tunnels", s.tunnels.count())
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
 	defer cancel()
@@ -220,7 +233,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("shutdown", "err", err)
 		}
 	}
-	s.tunnels.closeAll()
+	s.tunnels.closeAll(s.opts.DrainWindow)
 	s.ctrl.stop()
 	wg.Wait()
 	s.access.flush()
@@ -236,8 +249,10 @@ func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 		NoDefaultContentType:          true,
 		NoDefaultDate:                 false,
 		ReadBufferSize:                readBufferSize,
-		ReadTimeout:                   60 * time.Second,
-		IdleTimeout:                   90 * time.Second,
+		ReadTimeout:                   s.opts.Limits.ReadTimeout,
+		IdleTimeout:                   s.opts.Limits.IdleTimeout,
+		Concurrency:                   s.opts.Limits.MaxConns,
+		MaxRequestBodySize:            s.opts.Limits.MaxBodyBytes,
 		StreamRequestBody:             true,
 		DisablePreParseMultipartForm:  true,
 		TCPKeepalive:                  true,
@@ -255,6 +270,8 @@ func (s *Server) newHostClient(addr string) *fasthttp.HostClient {
 		NoDefaultUserAgentHeader:      true,
 		MaxConns:                      s.opts.MaxConnsPerBackend,
 		MaxIdleConnDuration:           60 * time.Second,
+		MaxConnWaitTimeout:            s.opts.Limits.BackendQueueTimeout,
+		ReadTimeout:                   s.opts.Limits.UpstreamTimeout,
 		ReadBufferSize:                readBufferSize,
 		DisableHeaderNamesNormalizing: true,
 		// The backend receives the normalized path the rule matched (dot

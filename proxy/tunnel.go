@@ -212,16 +212,34 @@ func (ts *tunnels) count() int {
 	return len(ts.m)
 }
 
-// closeAll closes every tunnel's backend connection and wakes its client
-// reader, which ends both copy loops, and refuses new tunnels.
-func (ts *tunnels) closeAll() {
+// closeAll closes every tunnel and refuses new ones. With a window, the
+// closing is spread evenly over it, so that clients reconnect elsewhere
+// gradually rather than all at once; it returns when all are closed.
+func (ts *tunnels) closeAll(window time.Duration) {
 	ts.mu.Lock()
-	defer ts.mu.Unlock()
 	ts.closed = true
+	all := make([]*tunnel, 0, len(ts.m))
 	for t := range ts.m {
-		t.backend.Close()
-		if c := t.client.Load(); c != nil {
-			(*c).SetReadDeadline(time.Now())
+		all = append(all, t)
+	}
+	ts.mu.Unlock()
+	var gap time.Duration
+	if len(all) > 1 {
+		gap = window / time.Duration(len(all))
+	}
+	for i, t := range all {
+		if i > 0 && gap > 0 {
+			time.Sleep(gap)
 		}
+		t.close()
+	}
+}
+
+// close ends both of t's copy loops: the backend connection is closed and
+// the client reader woken.
+func (t *tunnel) close() {
+	t.backend.Close()
+	if c := t.client.Load(); c != nil {
+		(*c).SetReadDeadline(time.Now())
 	}
 }

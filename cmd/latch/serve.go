@@ -5,8 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,8 +20,12 @@ import (
 type serveOptions struct {
 	configOptions
 	kube          kubeOptions
+	limits        limitOptions
 	admin         string
 	accessLog     string
+	accessFormat  string
+	adminToken    string
+	pprof         bool
 	logLevel      string
 	logFormat     string
 	tunnelIdle    time.Duration
@@ -50,14 +56,18 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	}
 	fs := cmd.Flags()
 	o.addFlags(fs)
-	fs.StringVar(&o.admin, "admin", "127.0.0.1:8080", "admin listener for /ping and /api (empty disables it)")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:8080", "admin listener for /ping, /metrics, /api and /dashboard/ (empty disables it)")
 	fs.StringVar(&o.accessLog, "accesslog", "", "write one line per request to PATH, or to stdout when given without a value")
 	fs.Lookup("accesslog").NoOptDefVal = "-"
+	fs.StringVar(&o.accessFormat, "accesslog-format", proxy.AccessLogText, "text (common log format plus route, service, backend, duration, sticky reason) or json; a file is reopened on SIGUSR1")
+	fs.StringVar(&o.adminToken, "admin-token-file", "", "require \"Authorization: Bearer TOKEN\" on the admin listener (all but /ping and the dashboard page), TOKEN read from this file")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.tunnelIdle, "tunnel-idle-timeout", 60*time.Second, "close a WebSocket tunnel idle this long in both directions")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long requests may finish before tunnels are closed")
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
+	o.limits.addFlags(fs)
 	fs.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "kubeconfig for out-of-cluster access (in a pod, the in-cluster config is used)")
 	fs.StringVar(&o.kube.namespace, "namespace", "", "watch only this namespace (default: all; k8s:// services without a namespace use the pod's own)")
 	fs.StringSliceVar(&o.kube.providers, "providers", nil, "read routes from the cluster: ingressroute, ingress (comma-separated)")
@@ -72,11 +82,17 @@ func (o *serveOptions) validate() error {
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return usagef("--log-format: %q: expected text or json", o.logFormat)
 	}
+	if o.accessFormat != proxy.AccessLogText && o.accessFormat != proxy.AccessLogJSON {
+		return usagef("--accesslog-format: %q: expected text or json", o.accessFormat)
+	}
 	if o.tunnelIdle <= 0 {
 		return usagef("--tunnel-idle-timeout: %s: expected a positive duration", o.tunnelIdle)
 	}
 	if o.reload <= 0 {
 		return usagef("--file-poll: %s: expected a positive duration", o.reload)
+	}
+	if err := o.limits.validate(); err != nil {
+		return err
 	}
 	return o.kube.validate()
 }
@@ -125,12 +141,16 @@ func (o *serveOptions) run(ctx context.Context) error {
 	case "-":
 		access = os.Stdout
 	default:
-		f, err := os.OpenFile(o.accessLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		f, err := proxy.OpenLogFile(o.accessLog)
 		if err != nil {
 			return usagef("--accesslog: %w", err)
 		}
 		defer f.Close()
 		access = f
+	}
+	token, err := o.readAdminToken()
+	if err != nil {
+		return err
 	}
 
 	var kc *kubeClients
@@ -140,14 +160,21 @@ func (o *serveOptions) run(ctx context.Context) error {
 		}
 	}
 	srv := proxy.New(cfg.Entrypoints, proxy.Options{
-		Admin:             o.admin,
-		Keyring:           kr,
-		TrustedProxies:    trusted,
-		TunnelIdleTimeout: o.tunnelIdle,
-		ShutdownGrace:     o.shutdownGrace,
-		AccessLog:         access,
-		Log:               log,
-		Sources:           o.kube.sources(kc, log),
+		Admin:              o.admin,
+		Keyring:            kr,
+		TrustedProxies:     trusted,
+		TunnelIdleTimeout:  o.tunnelIdle,
+		ShutdownGrace:      o.shutdownGrace,
+		ShutdownDelay:      o.limits.shutdownDelay,
+		DrainWindow:        o.limits.drainWindow,
+		Limits:             o.limits.Limits,
+		MaxConnsPerBackend: o.limits.maxConnsPerBackend,
+		AccessLog:          access,
+		AccessLogFormat:    o.accessFormat,
+		AdminToken:         token,
+		Pprof:              o.pprof,
+		Log:                log,
+		Sources:            o.kube.sources(kc, log),
 	})
 	conf := newConfigurator(&o.configOptions, o.kube.ingressClass, srv, files, log)
 	if err := srv.Apply(cfg); err != nil {
@@ -173,7 +200,15 @@ func (o *serveOptions) run(ctx context.Context) error {
 		}
 	}
 	if len(o.files) > 0 {
-		wg.Go(func() { o.watchFiles(ctx, conf, files, log) })
+		wg.Go(func() { o.watchFiles(ctx, conf, files, log, srv.ObserveReload) })
+	}
+	if o.accessLog != "" && o.accessLog != "-" {
+		// Registered before /ping answers, so a rotation signal never
+		// meets SIGUSR1's default action (exit).
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGUSR1)
+		defer signal.Stop(sig)
+		wg.Go(func() { reopenOnSignal(ctx, sig, srv, log) })
 	}
 	err = srv.Run(ctx)
 	cancel()
@@ -184,7 +219,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 // watchFiles polls --file and applies each changed, valid version. A bad
 // edit is logged and the running configuration stays: nothing is lost.
 // Polling (not inotify) also follows Kubernetes ConfigMap symlink swaps.
-func (o *serveOptions) watchFiles(ctx context.Context, conf *configurator, last [][]byte, log *slog.Logger) {
+func (o *serveOptions) watchFiles(ctx context.Context, conf *configurator, last [][]byte, log *slog.Logger, observe func(error)) {
 	t := time.NewTicker(o.reload)
 	defer t.Stop()
 	for {
@@ -203,9 +238,45 @@ func (o *serveOptions) watchFiles(ctx context.Context, conf *configurator, last 
 		}
 		last = files
 		if err := conf.setFiles(files); err != nil {
+			observe(err)
 			log.Error("--file changed but is not valid; keeping the running configuration", "err", oneLine(err))
 			continue
 		}
+		observe(nil)
 		log.Info("configuration reloaded", "files", strings.Join(o.files, ","))
 	}
+}
+
+// reopenOnSignal reopens the access log file on every signal (SIGUSR1),
+// for log rotation (rename the file, then signal), until ctx ends.
+func reopenOnSignal(ctx context.Context, sig <-chan os.Signal, srv *proxy.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			if err := srv.ReopenAccessLog(); err != nil {
+				log.Error("reopening the access log", "err", err)
+				continue
+			}
+			log.Info("access log reopened")
+		}
+	}
+}
+
+// readAdminToken reads --admin-token-file: the whole file, surrounding
+// white space trimmed, at least 16 bytes.
+func (o *serveOptions) readAdminToken() (string, error) {
+	if o.adminToken == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(o.adminToken)
+	if err != nil {
+		return "", usagef("--admin-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+		return "", usagef("--admin-token-file: %s: expected one token of at least 16 characters without spaces (e.g. openssl rand -hex 32)", o.adminToken)
+	}
+	return tok, nil
 }

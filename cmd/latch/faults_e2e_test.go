@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// rawBackend accepts connections and hands each to serve; it stands for
+// backends that misbehave in ways net/http would not.
+func rawBackend(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readRequest consumes one request header from c.
+func readRequest(c net.Conn) *bufio.Reader {
+	br := bufio.NewReader(c)
+	http.ReadRequest(br)
+	return br
+}
+
+func TestFaults(t *testing.T) {
+	healthy := startBackend(t, "OK")
+
+	t.Run("a backend killed mid-response gives the client a clean error and nothing hangs", func(t *testing.T) {
+		addr := rawBackend(t, func(c net.Conn) {
+			readRequest(c)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("x", 1000))
+			c.Close()
+		})
+		l := startLatch(t, "--service", "broken="+addr, "--service", services("ok", healthy),
+			"--route", "PathPrefix(`/broken`) -> broken", "--route", "PathPrefix(`/`) -> ok")
+		c := &http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get(l.URL("/broken"))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil {
+			t.Fatal("a truncated response reached the client as complete")
+		}
+		if strings.Contains(err.Error(), "Timeout") {
+			t.Fatalf("the client hung until its timeout: %v", err)
+		}
+		if status, body, _ := rawGet(t, l.URL("/"), ""); status != 200 || body != "OK" {
+			t.Fatalf("after the broken response latch answered %d %q", status, body)
+		}
+	})
+
+	t.Run("a backend that never answers gets 504 after the upstream timeout", func(t *testing.T) {
+		addr := rawBackend(t, func(c net.Conn) {
+			readRequest(c)
+			time.Sleep(30 * time.Second)
+			c.Close()
+		})
+		l := startLatch(t, "--service", "mute="+addr, "--route", "PathPrefix(`/`) -> mute", "--upstream-timeout", "1s")
+		if status, _, _ := rawGet(t, l.URL("/"), ""); status != http.StatusGatewayTimeout {
+			t.Fatalf("a mute backend gave %d; want 504", status)
+		}
+	})
+
+	t.Run("a slow backend is waited for", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok")
+		if status, body, _ := rawGet(t, l.URL("/poll?wait=2s"), ""); status != 200 || body != "OK" {
+			t.Fatalf("a 2 s backend gave %d %q", status, body)
+		}
+	})
+
+	t.Run("ten thousand connections opened and dropped leave latch serving", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok")
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 200)
+		for i := range 10000 {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				c, err := net.Dial("tcp", l.Web)
+				if err != nil {
+					return
+				}
+				if i%2 == 0 {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHo") // a partial request
+				}
+				c.Close()
+			})
+		}
+		wg.Wait()
+		if status, body, _ := rawGet(t, l.URL("/"), ""); status != 200 || body != "OK" {
+			t.Fatalf("after 10,000 dropped connections latch answered %d %q", status, body)
+		}
+	})
+
+	t.Run("random bytes on the listener are refused and latch keeps serving", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok")
+		for range 50 {
+			junk := make([]byte, 4096)
+			rand.Read(junk)
+			if status, _ := sendRaw(t, l.Web, string(junk)); status >= 200 && status < 400 {
+				t.Fatalf("random bytes were answered %d", status)
+			}
+		}
+		if status, _, _ := rawGet(t, l.URL("/"), ""); status != 200 {
+			t.Fatalf("after random bytes latch answered %d", status)
+		}
+	})
+
+	t.Run("a half-open tunnel is reaped after the idle timeout", func(t *testing.T) {
+		a := startBackend(t, "A")
+		l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat", "--tunnel-idle-timeout", "1s")
+		conn, err := net.Dial("tcp", l.Web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: raw-echo\r\n\r\n")
+		br := bufio.NewReader(conn)
+		if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade: %v %v", resp, err)
+		}
+		// The client goes silent without closing: latch must close it.
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("a silent tunnel was not closed by latch: %v", err)
+		}
+	})
+
+	t.Run("a body over the limit is answered 413", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok", "--max-body-bytes", "1000")
+		resp, err := http.Post(l.URL("/echo"), "text/plain", strings.NewReader(strings.Repeat("x", 5000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a 5000-byte body over a 1000-byte limit gave %d; want 413", resp.StatusCode)
+		}
+	})
+
+	t.Run("a client that sends its header too slowly is cut off", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok", "--read-timeout", "1s")
+		conn, err := net.Dial("tcp", l.Web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n")
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		out, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("a slowloris connection was not closed: %v", err)
+		}
+		if len(out) > 0 && !strings.HasPrefix(string(out), "HTTP/1.1 408") {
+			t.Fatalf("a slowloris connection got %q", out)
+		}
+	})
+
+	t.Run("connections over the limit are answered 503", func(t *testing.T) {
+		l := startLatch(t, "--service", services("ok", healthy), "--route", "PathPrefix(`/`) -> ok", "--max-connections", "5")
+		var held []net.Conn
+		for range 5 {
+			c, err := net.Dial("tcp", l.Web)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "GET /poll?wait=3s HTTP/1.1\r\nHost: x\r\n\r\n")
+			held = append(held, c)
+		}
+		time.Sleep(300 * time.Millisecond)
+		status, _ := sendRaw(t, l.Web, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, c := range held {
+			c.Close()
+		}
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("a sixth connection over a limit of 5 got %d; want 503", status)
+		}
+	})
+}
+
+func TestSIGTERMDrainsInOrder(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat",
+		"--shutdown-delay", "2s", "--drain-window", "1s")
+	conns := openTunnels(t, "ws://"+l.Web+"/ws", 10)
+	go l.Stop()
+	waitFor(t, "/ping answers 503 after SIGTERM", func() bool {
+		s, _, _ := rawGet(t, "http://"+l.Admin+"/ping", "")
+		return s == http.StatusServiceUnavailable
+	})
+	// Still serving during the delay: load balancers are moving away.
+	if status, body, _ := rawGet(t, l.URL("/"), ""); status != 200 || body != "A" {
+		t.Fatalf("during the shutdown delay latch answered %d %q", status, body)
+	}
+	assertTunnelsEcho(t, conns, "during the shutdown delay")
+	start := time.Now()
+	var closedAt []time.Duration
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if _, _, err := c.ReadMessage(); err == nil {
+			t.Fatal("a tunnel delivered a message nobody sent")
+		}
+		closedAt = append(closedAt, time.Since(start))
+	}
+	t.Logf("tunnels closed at %v", closedAt)
+}
