@@ -44,6 +44,10 @@ type KafkaBus struct {
 	adm   *kadm.Client
 	log   *slog.Logger
 	ready atomic.Bool
+	// life ends when Run returns, and with it every record still waiting
+	// for the broker, so no retry outlives the bus.
+	life context.Context
+	end  context.CancelFunc
 
 	mu      sync.Mutex
 	topicID kadm.TopicID // the id the client consumes; a different one means the topic was recreated
@@ -85,41 +89,84 @@ func NewKafkaBus(cfg KafkaConfig) (*KafkaBus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &KafkaBus{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), log: cfg.Log}, nil
+	life, end := context.WithCancel(context.Background())
+	return &KafkaBus{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), log: cfg.Log, life: life, end: end}, nil
 }
 
 // Ready reports whether the topic exists and is being consumed.
 func (b *KafkaBus) Ready() bool { return b.ready.Load() }
 
 // Publish produces m to the topic. It fails at once with ErrTooLarge when
-// the record cannot fit max.message.bytes, and with ErrUnavailable before
-// the topic is ready or when 10,000 records already wait for the broker.
+// the record cannot fit max.message.bytes, or with ErrUnavailable when
+// 10,000 records already wait for the broker. While the broker is away or
+// the topic is being recreated, the record waits and is retried until
+// DeliveryTimeout has passed since Publish; only then does done report
+// ErrUnavailable. A retry may write the record twice; consumers drop the
+// second copy by its id.
 func (b *KafkaBus) Publish(m Message, done func(error)) {
 	key, value := []byte(m.Room), m.Encode()
 	if !fitsRecord(key, value) {
 		go done(fmt.Errorf("%w: the record would be %d bytes; the topic takes %d", ErrTooLarge, len(key)+len(value)+batchOverhead, MaxRecordBytes))
 		return
 	}
+	ctx, cancel := context.WithTimeout(b.life, b.cfg.DeliveryTimeout)
+	finish := func(err error) { cancel(); done(err) }
 	if !b.ready.Load() {
-		go done(fmt.Errorf("%w: topic %s is not ready", ErrUnavailable, b.cfg.Topic))
+		go b.retry(ctx, key, value, finish)
 		return
 	}
-	b.cl.TryProduce(context.Background(), &kgo.Record{Topic: b.cfg.Topic, Key: key, Value: value}, func(_ *kgo.Record, err error) {
-		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	b.produce(ctx, key, value, finish)
+}
+
+func (b *KafkaBus) produce(ctx context.Context, key, value []byte, done func(error)) {
+	b.cl.TryProduce(ctx, &kgo.Record{Topic: b.cfg.Topic, Key: key, Value: value}, func(_ *kgo.Record, err error) {
+		switch {
+		case err == nil:
+			done(nil)
+		case errors.Is(err, kgo.ErrClientClosed) || b.life.Err() != nil:
+			done(fmt.Errorf("%w: the replica is shutting down", ErrUnavailable))
+		case errors.Is(err, kgo.ErrMaxBuffered):
+			done(fmt.Errorf("%w: too many messages wait for the broker", ErrUnavailable))
+		case errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge):
+			done(fmt.Errorf("%w: %w", ErrTooLarge, err))
+		case ctx.Err() != nil:
+			done(fmt.Errorf("%w: not stored within %s: %w", ErrUnavailable, b.cfg.DeliveryTimeout, err))
+		default:
+			// The topic was lost or recreated, or the record was purged
+			// with it: try again once the topic is back.
+			go b.retry(ctx, key, value, done)
 		}
-		done(err)
 	})
+}
+
+// retry waits until the topic is ready again, then produces the record.
+func (b *KafkaBus) retry(ctx context.Context, key, value []byte, done func(error)) {
+	for !b.ready.Load() {
+		if !sleep(ctx, 50*time.Millisecond) {
+			done(fmt.Errorf("%w: topic %s not ready within %s", ErrUnavailable, b.cfg.Topic, b.cfg.DeliveryTimeout))
+			return
+		}
+	}
+	if !sleep(ctx, 50*time.Millisecond) { // no busy loop on an error that persists
+		done(fmt.Errorf("%w: not stored within %s", ErrUnavailable, b.cfg.DeliveryTimeout))
+		return
+	}
+	b.produce(ctx, key, value, done)
 }
 
 // Run creates the topic (max.message.bytes 64000) if it is missing,
 // consumes it and calls deliver for every record in log order, until ctx
 // ends. Broker errors are retried with backoff; when the topic is
 // recreated (a broker that lost its data), the client forgets the old
-// topic id and reads the new one from its start. Run closes the client
-// before it returns.
+// topic id and consumes the new one from History records before its end
+// (from its start, unless more were written before this replica noticed,
+// which takes about a second). Run closes the client before it returns,
+// and records still waiting for the broker fail with ErrUnavailable. Run
+// must be called once.
 func (b *KafkaBus) Run(ctx context.Context, deliver func(Message)) error {
 	defer b.cl.Close()
+	defer b.ready.Store(false)
+	defer b.end()
 	if err := b.ensureTopic(ctx); err != nil {
 		return nil // ctx ended
 	}

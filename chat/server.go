@@ -73,7 +73,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("/socket.io/", s.io.ServeHandler(opts))
 	s.mux.HandleFunc("GET /meta", s.meta)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.Handle("GET /", noCache(http.FileServerFS(web)))
+	s.mux.Handle("/", noCache(getOnly(http.FileServerFS(web))))
 	return s, nil
 }
 
@@ -146,6 +146,17 @@ func noCache(h http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
 }

@@ -181,4 +181,3 @@ func first[T any](args []any) (T, bool) {
 	v, ok := args[0].(T)
 	return v, ok
 }
-
