@@ -48,6 +48,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision
 		ctx.SetConnectionClose()
 		return
 	}
+	if port, ok := s.redirects[entrypoint]; ok {
+		s.redirect(ctx, port, start)
+		return
+	}
 	// Streamed bodies skip fasthttp's own size check: a declared length
 	// over the limit is refused before anything reaches a backend.
 	if ctx.Request.Header.ContentLength() > s.opts.Limits.MaxBodyBytes {
@@ -127,6 +131,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	req := &ctx.Request
 	stripRequestHopByHop(&req.Header, false)
 	s.setForwarded(ctx, d.tls)
+	if ctx.IsTLS() {
+		// TLS ends at latch: backends are spoken to in plain HTTP, and
+		// HostClient refuses a request whose scheme differs from its own.
+		req.URI().SetSchemeBytes(valHTTP)
+	}
 
 	resp := fasthttp.AcquireResponse()
 	up := d.upstream()

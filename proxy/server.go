@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,14 @@ type Options struct {
 	DrainWindow time.Duration
 	// Limits bound connections, bodies, timeouts and backend queues.
 	Limits Limits
+	// TLS lists the certificates of each TLS entrypoint by name; the one
+	// served is chosen by SNI. Files are re-read every CertPoll (default
+	// 5 s) and swapped in when they change.
+	TLS      map[string][]CertFiles
+	CertPoll time.Duration
+	// RedirectHTTPS maps an entrypoint to the TLS entrypoint its requests
+	// are redirected to with 308.
+	RedirectHTTPS map[string]string
 	// AccessLog receives one line per request; nil disables it. When it
 	// has a Reopen() error method (a *LogFile), ReopenAccessLog calls it.
 	AccessLog io.Writer
@@ -75,6 +84,9 @@ type Options struct {
 
 func (o *Options) defaults() {
 	o.Limits.defaults()
+	if o.CertPoll <= 0 {
+		o.CertPoll = 5 * time.Second
+	}
 	if o.Keyring == nil {
 		o.Keyring = balancer.BuiltinKeyring()
 	}
@@ -120,6 +132,7 @@ type Server struct {
 	streams sync.Pool // *bodyStream
 
 	entrypoints []config.Entrypoint
+	redirects   map[string]string // entrypoint -> ":PORT" of its https target
 	ready       atomic.Bool
 	holds       atomic.Int32
 }
@@ -150,6 +163,7 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 		tunnels:     newTunnels(),
 		access:      newAccessLog(opts.AccessLog, opts.AccessLogFormat),
 		entrypoints: entrypoints,
+		redirects:   redirectPorts(entrypoints, opts.RedirectHTTPS),
 		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}
 	names := make([]string, len(entrypoints))
@@ -184,14 +198,25 @@ func (s *Server) Run(ctx context.Context) error {
 			l.ln.Close()
 		}
 	}
+	var stores []*certStore
 	for _, ep := range s.entrypoints {
 		ln, err := net.Listen("tcp", ep.Addr)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
 		}
+		if files := s.opts.TLS[ep.Name]; len(files) > 0 {
+			store, err := newCertStore(files, s.log.With("entrypoint", ep.Name))
+			if err != nil {
+				ln.Close()
+				closeAll()
+				return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
+			}
+			ln = tls.NewListener(ln, store.config())
+			stores = append(stores, store)
+		}
 		ls = append(ls, listener{s.newServer(ep.Name), ln})
-		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String())
+		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String(), "tls", len(s.opts.TLS[ep.Name]) > 0)
 	}
 	if s.opts.Admin != "" {
 		ln, err := net.Listen("tcp", s.opts.Admin)
@@ -213,6 +238,9 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.access.run(ctx) })
+	for _, st := range stores {
+		wg.Go(func() { st.run(ctx, s.opts.CertPoll) })
+	}
 	s.ready.Store(true)
 
 	var runErr error

@@ -21,6 +21,7 @@ type serveOptions struct {
 	configOptions
 	kube          kubeOptions
 	limits        limitOptions
+	tls           tlsOptions
 	admin         string
 	accessLog     string
 	accessFormat  string
@@ -68,6 +69,7 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long requests may finish before tunnels are closed")
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
 	o.limits.addFlags(fs)
+	o.tls.addFlags(fs)
 	fs.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "kubeconfig for out-of-cluster access (in a pod, the in-cluster config is used)")
 	fs.StringVar(&o.kube.namespace, "namespace", "", "watch only this namespace (default: all; k8s:// services without a namespace use the pod's own)")
 	fs.StringSliceVar(&o.kube.providers, "providers", nil, "read routes from the cluster: ingressroute, ingress (comma-separated)")
@@ -132,6 +134,10 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	certs, redirects, err := o.tls.parse(cfg.Entrypoints)
+	if err != nil {
+		return err
+	}
 	if builtin {
 		log.Warn("no --cookie-keys: sticky cookies use the built-in key, so they are only obscured, not protected")
 	}
@@ -168,6 +174,8 @@ func (o *serveOptions) run(ctx context.Context) error {
 		ShutdownDelay:      o.limits.shutdownDelay,
 		DrainWindow:        o.limits.drainWindow,
 		Limits:             o.limits.Limits,
+		TLS:                certs,
+		RedirectHTTPS:      redirects,
 		MaxConnsPerBackend: o.limits.maxConnsPerBackend,
 		AccessLog:          access,
 		AccessLogFormat:    o.accessFormat,
