@@ -39,7 +39,9 @@ type controller struct {
 	sets    map[string]discovery.Set
 	running map[string]*watch
 	wg      sync.WaitGroup
-	stopped bool
+	// healthWG owns the active health checks' goroutines.
+	healthWG sync.WaitGroup
+	stopped  bool
 }
 
 // watch is one running source.
@@ -152,9 +154,11 @@ func (c *controller) rebuildLocked() {
 	}
 	c.s.metrics.bind(t)
 	c.s.table.Store(t)
-	for _, up := range retired(prev, t) {
+	gone := retired(prev, t)
+	for _, up := range gone {
 		up.client.CloseIdleConnections()
 	}
+	c.healthChecks(t, gone)
 }
 
 // stop ends every source and waits for them.
@@ -164,6 +168,12 @@ func (c *controller) stop() {
 	for _, w := range c.running {
 		w.cancel()
 	}
+	if t := c.s.table.Load(); t != nil {
+		for _, up := range t.upstreams {
+			stopHealth(up)
+		}
+	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	c.healthWG.Wait()
 }

@@ -142,7 +142,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	up.backend.Acquire()
 	err := up.client.Do(req, resp)
 	if err != nil && isDialError(err) {
-		up.backend.MarkDown(start.Add(s.opts.DownFor).UnixNano())
+		s.failed(up, start)
 		if isIdempotent(req) && !req.IsBodyStream() && s.repick(d, up.backend, start.UnixNano()) {
 			up.backend.Release()
 			up = d.upstream()
@@ -168,6 +168,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 		return
 	}
 
+	succeeded(up)
 	resp.Header.CopyTo(&ctx.Response.Header)
 	stripResponseHopByHop(&ctx.Response.Header, false)
 	s.addCookie(ctx, d)

@@ -57,6 +57,8 @@ type Options struct {
 	// 5 s) and swapped in when they change.
 	TLS      map[string][]CertFiles
 	CertPoll time.Duration
+	// HealthChecks are the active checks of services, by service name.
+	HealthChecks map[string]config.HealthCheck
 	// RedirectHTTPS maps an entrypoint to the TLS entrypoint its requests
 	// are redirected to with 308.
 	RedirectHTTPS map[string]string

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -87,6 +89,13 @@ type upstream struct {
 	// newest key, so that a sticky hit costs one map lookup and no crypto.
 	token  string
 	legacy [4]string
+	// service names the pool the upstream belongs to.
+	service string
+	// fails counts consecutive connection failures (passive outlier
+	// detection); health is the running active check, owned by the
+	// controller and touched only under its lock.
+	fails  atomic.Int32
+	health *healthRun
 }
 
 // buildInput is everything a Table is built from.
@@ -233,6 +242,7 @@ func buildPool(prev, t *Table, name string, set discovery.Set, in buildInput) (*
 func newUpstream(key string, ep discovery.Endpoint, addr netip.AddrPort, in buildInput) *upstream {
 	return &upstream{
 		key:     key,
+		service: serviceOf(key),
 		addr:    addr,
 		backend: balancer.NewBackend(ep.ID, ep.Addr),
 		client:  in.newHost(ep.Addr),
@@ -274,4 +284,10 @@ func Compile(cfg *config.Config) (*Table, error) {
 		now:     time.Now(),
 		newHost: func(addr string) *fasthttp.HostClient { return &fasthttp.HostClient{Addr: addr} },
 	})
+}
+
+// serviceOf extracts the service name from an upstream key.
+func serviceOf(key string) string {
+	name, _, _ := strings.Cut(key, "\x00")
+	return name
 }

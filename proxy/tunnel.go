@@ -31,14 +31,14 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	up := d.upstream()
 	conn, err := s.dialer.DialContext(context.Background(), "tcp", up.backend.Addr())
 	if err != nil {
-		up.backend.MarkDown(start.Add(s.opts.DownFor).UnixNano())
+		s.failed(up, start)
 		if !s.repick(d, up.backend, start.UnixNano()) {
 			s.reply(ctx, start, d, fasthttp.StatusBadGateway, msgBadGateway)
 			return
 		}
 		up = d.upstream()
 		if conn, err = s.dialer.DialContext(context.Background(), "tcp", up.backend.Addr()); err != nil {
-			up.backend.MarkDown(start.Add(s.opts.DownFor).UnixNano())
+			s.failed(up, start)
 			s.reply(ctx, start, d, fasthttp.StatusBadGateway, msgBadGateway)
 			return
 		}

@@ -24,7 +24,8 @@ type testBackend struct {
 	hits  atomic.Int64
 	last  atomic.Pointer[http.Header]
 	path  atomic.Pointer[string] // the raw path of the last request to "/"
-	sseGo chan struct{} // closed by a test to let /sse send its second event
+	sseGo chan struct{}          // closed by a test to let /sse send its second event
+	sick  atomic.Bool            // makes /healthz answer 500
 }
 
 // startBackend serves:
@@ -106,6 +107,13 @@ func startBackend(t *testing.T, name string) *testBackend {
 			return
 		}
 		w.Write(body)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if b.sick.Load() {
+			http.Error(w, "sick", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, "ok")
 	})
 	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)

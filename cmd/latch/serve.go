@@ -22,6 +22,7 @@ type serveOptions struct {
 	kube          kubeOptions
 	limits        limitOptions
 	tls           tlsOptions
+	health        healthOptions
 	admin         string
 	accessLog     string
 	accessFormat  string
@@ -70,6 +71,7 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
 	o.limits.addFlags(fs)
 	o.tls.addFlags(fs)
+	o.health.addFlags(fs)
 	fs.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "kubeconfig for out-of-cluster access (in a pod, the in-cluster config is used)")
 	fs.StringVar(&o.kube.namespace, "namespace", "", "watch only this namespace (default: all; k8s:// services without a namespace use the pod's own)")
 	fs.StringSliceVar(&o.kube.providers, "providers", nil, "read routes from the cluster: ingressroute, ingress (comma-separated)")
@@ -138,6 +140,10 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	checks, err := o.health.parse(cfg)
+	if err != nil {
+		return err
+	}
 	if builtin {
 		log.Warn("no --cookie-keys: sticky cookies use the built-in key, so they are only obscured, not protected")
 	}
@@ -176,6 +182,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		Limits:             o.limits.Limits,
 		TLS:                certs,
 		RedirectHTTPS:      redirects,
+		HealthChecks:       checks,
 		MaxConnsPerBackend: o.limits.maxConnsPerBackend,
 		AccessLog:          access,
 		AccessLogFormat:    o.accessFormat,
