@@ -120,10 +120,14 @@ func TestEndpointsFromSlices(t *testing.T) {
 			want: Set{},
 		},
 		{
-			name:   "an IPv6 address is bracketed",
-			slices: []*discoveryv1.EndpointSlice{func() *discoveryv1.EndpointSlice { s := slice("a", web, endpoint("fd00::1", "u", nil, nil, nil)); s.AddressType = discoveryv1.AddressTypeIPv6; return s }()},
-			port:   Port{Name: "web"},
-			want:   Set{{ID: "u", Addr: "[fd00::1]:8080", Ready: true, Serving: true}},
+			name: "an IPv6 address is bracketed",
+			slices: []*discoveryv1.EndpointSlice{func() *discoveryv1.EndpointSlice {
+				s := slice("a", web, endpoint("fd00::1", "u", nil, nil, nil))
+				s.AddressType = discoveryv1.AddressTypeIPv6
+				return s
+			}()},
+			port: Port{Name: "web"},
+			want: Set{{ID: "u", Addr: "[fd00::1]:8080", Ready: true, Serving: true}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

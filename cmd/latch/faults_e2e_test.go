@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -223,4 +224,67 @@ func TestSIGTERMDrainsInOrder(t *testing.T) {
 		closedAt = append(closedAt, time.Since(start))
 	}
 	t.Logf("tunnels closed at %v", closedAt)
+}
+
+// TestSIGTERMUnderLoadFailsNothing sends a steady load and holds 200
+// tunnels while latch gets SIGTERM with a shutdown delay: every request
+// sent before /ping turned 503 and answered must succeed, and the tunnels
+// close over the drain window.
+func TestSIGTERMUnderLoadFailsNothing(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat",
+		"--shutdown-delay", "2s", "--drain-window", "2s")
+	conns := openTunnels(t, "ws://"+l.Web+"/ws", 200)
+
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	for range 20 { // 20 workers, each 50 req/s: about 1,000 req/s
+		wg.Go(func() {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				sent.Add(1)
+				resp, err := c.Get(l.URL("/"))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	go l.Stop()
+	waitFor(t, "/ping answers 503", func() bool {
+		s, _, _ := rawGet(t, "http://"+l.Admin+"/ping", "")
+		return s == http.StatusServiceUnavailable
+	})
+	// A load balancer stops sending once /ping fails; so does this one,
+	// after a moment.
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	start := time.Now()
+	var last time.Duration
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		c.ReadMessage()
+		last = time.Since(start)
+	}
+	t.Logf("requests sent %d, failed %d; 200 tunnels closed, the last after %v", sent.Load(), failed.Load(), last)
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across SIGTERM", failed.Load(), sent.Load())
+	}
 }

@@ -97,4 +97,21 @@ async function start() {
   setInterval(tick, 1000);
 }
 
+document.getElementById("explain").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData(ev.target)) if (v) q.set(k, v);
+  const out = document.getElementById("explain-out");
+  out.hidden = false;
+  try {
+    const e = await get("/api/explain?" + q.toString());
+    const head = e.matched
+      ? `route ${e.route.name}: ${e.why}\n${e.decision.reason}: ${e.decision.action}\n\n`
+      : `${e.why}\n${e.decision.action}\n\n`;
+    out.textContent = head + JSON.stringify(e, null, 2);
+  } catch (err) {
+    out.textContent = String(err.message || err);
+  }
+});
+
 start();
