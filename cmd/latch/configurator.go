@@ -10,9 +10,11 @@ import (
 	"github.com/latch-proxy/latch/proxy/config"
 )
 
-// applier is what the configurator needs of the proxy.
+// applier is what the configurator needs of the proxy: applying a
+// configuration, and counting reloads for /metrics.
 type applier interface {
 	Apply(cfg *config.Config) error
+	ObserveReload(err error)
 }
 
 // configurator owns the inputs of the running configuration (flags, the
@@ -55,7 +57,9 @@ func (c *configurator) setObjects(objs []discovery.Object) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.objects = objs
-	if err := c.applyLocked(); err != nil {
+	err := c.applyLocked()
+	c.srv.ObserveReload(err)
+	if err != nil {
 		c.log.Error("cluster routes changed but the configuration is not valid; keeping the running one", "err", oneLine(err))
 	}
 }
