@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,7 @@ func (s *certStore) load() (bool, error) {
 		certs = append(certs, &pair)
 		raw = append(raw, c, k)
 	}
-	if s.seen != nil && equalAll(raw, s.seen) {
+	if s.seen != nil && slices.EqualFunc(raw, s.seen, bytes.Equal) {
 		return false, nil
 	}
 	s.seen = raw
@@ -70,17 +71,6 @@ func (s *certStore) load() (bool, error) {
 	return true, nil
 }
 
-func equalAll(a, b [][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
 
 // run reloads every interval until ctx ends. A bad new file is logged and
 // the certificates in use stay.

@@ -214,3 +214,20 @@ func rawGet(t *testing.T, url, cookie string) (int, string, []string) {
 	body, _ := io.ReadAll(bufio.NewReader(resp.Body))
 	return resp.StatusCode, string(body), resp.Header.Values("Set-Cookie")
 }
+
+// pinClients makes n clients with a cookie each through l, and returns
+// them all and those that landed on the backend named on (at least one).
+func pinClients(t *testing.T, l *latchProc, n int, on string) (all, landed []*client) {
+	t.Helper()
+	for range n {
+		c := newClient(t)
+		all = append(all, c)
+		if _, body, _ := c.get(l.URL("/")); body == on {
+			landed = append(landed, c)
+		}
+	}
+	if len(landed) == 0 {
+		t.Fatalf("no client of %d landed on %s", n, on)
+	}
+	return all, landed
+}

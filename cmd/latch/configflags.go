@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -155,15 +154,3 @@ func (o *configOptions) keyring() (*balancer.Keyring, bool, error) {
 	return kr, false, nil
 }
 
-// sameFiles reports whether two reads of the files are identical.
-func sameFiles(a, b [][]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}

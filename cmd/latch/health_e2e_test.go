@@ -10,17 +10,7 @@ func TestAnUnhealthyBackendLosesNewAndStickySessionsUntilItRecovers(t *testing.T
 	a, b := startBackend(t, "A"), startBackend(t, "B")
 	l := startLatch(t, "--service", services("chat", a, b), "--route", stickyRoute,
 		"--health-check", "chat=/healthz; interval=100ms; timeout=1s; healthy=2; unhealthy=2", "--accesslog")
-	clients := make([]*client, 10)
-	var onB []*client
-	for i := range clients {
-		clients[i] = newClient(t)
-		if _, body, _ := clients[i].get(l.URL("/")); body == "B" {
-			onB = append(onB, clients[i])
-		}
-	}
-	if len(onB) == 0 {
-		t.Fatal("no client landed on B")
-	}
+	_, onB := pinClients(t, l, 10, "B")
 
 	b.sick.Store(true)
 	waitFor(t, "B is reported unhealthy", func() bool {

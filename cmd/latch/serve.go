@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -248,7 +250,7 @@ func (o *serveOptions) watchFiles(ctx context.Context, conf *configurator, last 
 			log.Error("reading --file; keeping the running configuration", "err", err)
 			continue
 		}
-		if sameFiles(files, last) {
+		if slices.EqualFunc(files, last, bytes.Equal) {
 			continue
 		}
 		last = files

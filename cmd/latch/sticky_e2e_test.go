@@ -236,18 +236,13 @@ func TestAKilledBackendsClientsMoveToTheOtherWithANewCookie(t *testing.T) {
 	a, b := startBackend(t, "A"), startBackend(t, "B")
 	l := startLatch(t, "--service", services("chat", a, b), "--route", stickyRoute, "--accesslog")
 
-	clients := make([]*client, 20)
-	var onB []*client
-	for i := range clients {
-		clients[i] = newClient(t)
-		if _, body, _ := clients[i].get(l.URL("/")); body == "B" {
-			onB = append(onB, clients[i])
+	clients, onB := pinClients(t, l, 20, "B")
+	b.Kill()
+	for i, c := range onB {
+		if _, body, sc := c.get(l.URL("/")); body != "A" || cookieValue(sc, "heyy") == "" {
+			t.Fatalf("client %d of the dead B got %q with Set-Cookie %v; want A and a new cookie", i, body, sc)
 		}
 	}
-	if len(onB) == 0 {
-		t.Fatal("no client landed on B")
-	}
-	b.Kill()
 	for i, c := range clients {
 		for j := range 3 {
 			status, body, sc := c.get(l.URL("/"))
