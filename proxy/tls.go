@@ -71,7 +71,6 @@ func (s *certStore) load() (bool, error) {
 	return true, nil
 }
 
-
 // run reloads every interval until ctx ends. A bad new file is logged and
 // the certificates in use stay.
 func (s *certStore) run(ctx context.Context, interval time.Duration) {

@@ -153,4 +153,3 @@ func (o *configOptions) keyring() (*balancer.Keyring, bool, error) {
 	}
 	return kr, false, nil
 }
-
