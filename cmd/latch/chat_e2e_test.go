@@ -481,22 +481,12 @@ func startChatReplica(t *testing.T, name, broker string) string {
 	}
 	addr := freeAddr(t)
 	args := []string{"--listen", addr, "--replica", name, "--log-level", "warn"}
-	p := &proc{cmd: exec.Command(bin, append(args, "--kafka-brokers", broker)...)}
+	cmd := exec.Command(bin, append(args, "--kafka-brokers", broker)...)
 	if broker == "" {
-		p.cmd = exec.Command(bin, args...)
-		p.cmd.Env = append(os.Environ(), "KAFKA_ENABLED=false")
+		cmd = exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "KAFKA_ENABLED=false")
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting chat: %v", err)
-	}
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		p.cmd.Wait()
-		if t.Failed() {
-			t.Logf("output of chat replica %s:\n%s", name, tail(p.Output(), 4000))
-		}
-	})
+	startCmd(t, cmd)
 	waitHTTP200(t, "http://"+addr+"/healthz")
 	return addr
 }

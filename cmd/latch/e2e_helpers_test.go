@@ -37,11 +37,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a process started by a test and killed by its cleanup.
+// proc is a process started by a test and killed by its cleanup. One
+// goroutine waits for it; done closes when it has exited.
 type proc struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error // the exit error, valid once done is closed
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -57,19 +60,21 @@ func (p *proc) Output() string {
 	return p.out.String()
 }
 
-// Stop sends SIGTERM and waits up to 15 s for the process to exit.
+// Stop sends SIGTERM and waits up to 15 s for the process to exit. It may
+// be called more than once and from several goroutines.
 func (p *proc) Stop() error {
-	if p.cmd.ProcessState != nil {
-		return nil
+	select {
+	case <-p.done:
+		return p.err
+	default:
 	}
 	p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err
+	case <-p.done:
+		return p.err
 	case <-time.After(15 * time.Second):
 		p.cmd.Process.Kill()
+		<-p.done
 		return fmt.Errorf("%s did not stop within 15 s", p.cmd.Path)
 	}
 }
@@ -78,18 +83,30 @@ func (p *proc) Stop() error {
 // cleanup kills it and, when the test failed, prints its output.
 func startProcess(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...)}
+	return startCmd(t, exec.Command(name, args...))
+}
+
+// startCmd is startProcess for a prepared command (environment, directory).
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
+		t.Fatalf("starting %s: %v", cmd.Path, err)
 	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
+		select {
+		case <-p.done:
+		default:
 			p.cmd.Process.Kill()
-			p.cmd.Wait()
+			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("output of %s %s:\n%s", filepath.Base(name), strings.Join(args, " "), tail(p.Output(), 4000))
+			t.Logf("output of %s:\n%s", strings.Join(cmd.Args, " "), tail(p.Output(), 4000))
 		}
 	})
 	return p
