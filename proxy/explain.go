@@ -244,7 +244,9 @@ func explainCookie(r *route, kr *balancer.Keyring, v string, now time.Time) *Coo
 		return c
 	}
 	if len(v) >= 4 {
-		if hdr, err := base64.RawURLEncoding.DecodeString(v[:4]); err == nil {
+		// DecodeString skips newlines, so four characters may yield fewer
+		// than the two header bytes.
+		if hdr, err := base64.RawURLEncoding.DecodeString(v[:4]); err == nil && len(hdr) >= 2 {
 			c.Version, c.KeyID = int(hdr[0]), fmt.Sprintf("%02x", hdr[1])
 		}
 	}
