@@ -220,7 +220,7 @@ func (s *Server) newAdminServer() *fasthttp.Server {
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          write,
 		Logger:                fasthttpLogger{s.log},
-		Handler:               s.adminHandler(s.newRegistry()),
+		Handler:               s.recovering(s.adminHandler(s.newRegistry())),
 	}
 }
 

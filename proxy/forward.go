@@ -35,6 +35,7 @@ func (d *decision) stuck() bool {
 
 // serve is the request handler of every entrypoint.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
+	defer s.survive(ctx)
 	start := time.Now()
 	d := decision{member: -1, entry: s.metrics.entry(entrypoint)}
 	s.handle(ctx, entrypoint, &d, start)

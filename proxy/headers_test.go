@@ -64,3 +64,13 @@ func FuzzCommaTokens(f *testing.F) {
 		}
 	})
 }
+
+func TestAPanickingHandlerCostsOneRequestNotTheProcess(t *testing.T) {
+	s := New(nil, Options{})
+	h := s.recovering(func(*fasthttp.RequestCtx) { panic("a bug on some input") })
+	var ctx fasthttp.RequestCtx
+	h(&ctx)
+	if ctx.Response.StatusCode() != fasthttp.StatusInternalServerError || !ctx.Response.ConnectionClose() {
+		t.Fatalf("status %d, close %v; want 500 and a closed connection", ctx.Response.StatusCode(), ctx.Response.ConnectionClose())
+	}
+}

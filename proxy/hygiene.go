@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"runtime/debug"
 
 	"github.com/valyala/fasthttp"
 )
@@ -70,5 +71,25 @@ func parseError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Error("latch: request timeout\n", fasthttp.StatusRequestTimeout)
 	default:
 		ctx.Error("latch: malformed request\n", fasthttp.StatusBadRequest)
+	}
+}
+
+// survive is deferred by every handler: a bug that panics on some input
+// costs that request a 500 and a logged stack, never the process and the
+// tunnels it holds. fasthttp itself does not recover handler panics.
+func (s *Server) survive(ctx *fasthttp.RequestCtx) {
+	if r := recover(); r != nil {
+		s.log.Error("handler panic; answering 500", "path", string(ctx.Path()), "panic", r, "stack", string(debug.Stack()))
+		ctx.Response.Reset()
+		ctx.SetConnectionClose()
+		ctx.Error("latch: internal error\n", fasthttp.StatusInternalServerError)
+	}
+}
+
+// recovering wraps h with survive.
+func (s *Server) recovering(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		defer s.survive(ctx)
+		h(ctx)
 	}
 }
