@@ -80,9 +80,8 @@ func parseError(ctx *fasthttp.RequestCtx, err error) {
 func (s *Server) survive(ctx *fasthttp.RequestCtx) {
 	if r := recover(); r != nil {
 		s.log.Error("handler panic; answering 500", "path", string(ctx.Path()), "panic", r, "stack", string(debug.Stack()))
-		ctx.Response.Reset()
-		ctx.SetConnectionClose()
 		ctx.Error("latch: internal error\n", fasthttp.StatusInternalServerError)
+		ctx.SetConnectionClose()
 	}
 }
 
