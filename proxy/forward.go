@@ -23,9 +23,17 @@ type decision struct {
 	tls       bool
 	// entry is the entrypoint's index, for metrics.
 	entry uint16
+	// unlisted, when set, is a backend a valid token named that this
+	// table does not list (member is then -1).
+	unlisted *upstream
 }
 
-func (d *decision) upstream() *upstream { return d.route.pool.members[d.member].up }
+func (d *decision) upstream() *upstream {
+	if d.unlisted != nil {
+		return d.unlisted
+	}
+	return d.route.pool.members[d.member].up
+}
 
 // stuck reports whether d is an existing session on a strict route, which
 // must fail rather than move.
@@ -93,6 +101,12 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
 		if d.member >= 0 {
 			return true
 		}
+		if d.reason == reasonBackendGone && r.pool.unlisted {
+			if up := s.unlisted.resolve(r.pool, s.opts.Keyring, ctx.Request.Header.Cookie(r.sticky.name), now); up != nil {
+				d.unlisted, d.reason, d.setCookie = up, reasonHit, false
+				return true
+			}
+		}
 		if r.strict && d.reason == reasonBackendGone {
 			s.reply(ctx, time.Unix(0, now), d, fasthttp.StatusServiceUnavailable, msgStickyGone)
 			return false
@@ -119,7 +133,7 @@ func (s *Server) repick(d *decision, failed *balancer.Backend, now int64) bool {
 	if b == nil || b == failed {
 		return false
 	}
-	d.member = r.pool.byBackend[b]
+	d.member, d.unlisted = r.pool.byBackend[b], nil
 	if r.sticky != nil {
 		d.reason, d.setCookie = reasonBackendGone, true
 	}

@@ -135,6 +135,7 @@ type Server struct {
 
 	entrypoints []config.Entrypoint
 	redirects   map[string]string // entrypoint -> ":PORT" of its https target
+	unlisted    *unlistedBackends
 	ready       atomic.Bool
 	holds       atomic.Int32
 }
@@ -174,6 +175,11 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 	}
 	s.metrics = newMetrics(names, !opts.DisableMetrics)
 	s.ctrl = newController(s)
+	s.unlisted = &unlistedBackends{newUpstream: func(addr netip.AddrPort) *upstream {
+		a := addr.String()
+		return &upstream{key: "unlisted\x00" + a, addr: addr, service: "unlisted",
+			backend: balancer.NewBackend("unlisted:"+a, a), client: s.newHostClient(a)}
+	}}
 	return s
 }
 

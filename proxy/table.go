@@ -65,6 +65,14 @@ type pool struct {
 	byDigest        map[[8]byte]int32
 	byLegacy        map[string]int32
 	published       bool
+	// unlisted allows a valid token to name a backend this table does not
+	// list yet (Kubernetes pools: another latch replica may have seen a new
+	// pod first), subject to unlistedAllowed.
+	unlisted bool
+	// gone remembers, by identity digest, the backends that left this pool
+	// recently (unix nanos of when), so a token for a removed pod moves its
+	// client instead of passing for a pod not listed yet.
+	gone map[[8]byte]int64
 }
 
 // member is one endpoint with its live state.
@@ -126,6 +134,7 @@ func build(prev *Table, in buildInput) (*Table, error) {
 			return nil, err
 		}
 		p.published = published
+		p.unlisted = svc.Kind == config.Kubernetes
 		t.pools[svc.Name] = p
 	}
 	var errs []error
@@ -236,6 +245,7 @@ func buildPool(prev, t *Table, name string, set discovery.Set, in buildInput) (*
 			p.fallback = append(p.fallback, up.backend)
 		}
 	}
+	p.gone = goneFrom(prev, name, p, in.now.UnixNano())
 	return p, nil
 }
 
@@ -290,4 +300,30 @@ func Compile(cfg *config.Config) (*Table, error) {
 func serviceOf(key string) string {
 	name, _, _ := strings.Cut(key, "\x00")
 	return name
+}
+
+// goneFor is how long a removed backend's identity is remembered.
+const goneFor = 15 * time.Minute
+
+// goneFrom carries the previous pool's removed identities forward, adds
+// the members that just left, and forgets what is older than goneFor or
+// listed again.
+func goneFrom(prev *Table, name string, p *pool, now int64) map[[8]byte]int64 {
+	if prev == nil || prev.pools[name] == nil {
+		return nil
+	}
+	old := prev.pools[name]
+	gone := make(map[[8]byte]int64, len(old.gone))
+	for d, at := range old.gone {
+		if now-at < int64(goneFor) {
+			gone[d] = at
+		}
+	}
+	for d := range old.byDigest {
+		gone[d] = now
+	}
+	for d := range p.byDigest {
+		delete(gone, d)
+	}
+	return gone
 }

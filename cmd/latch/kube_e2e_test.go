@@ -170,6 +170,29 @@ func TestLatchInKubernetes(t *testing.T) {
 		k.slice("chat-a", 0, 1)
 	})
 
+	t.Run("a replica that has not seen a new pod yet honours its cookie", func(t *testing.T) {
+		// The lagging replica watches a Service whose slice lacks pod-2,
+		// as a replica whose informer has not caught up would.
+		k.service("chat-lagging", 8080)
+		k.sliceOf("chat-lagging", "chat-lagging-a", 0, 1)
+		k.slice("chat-a", 0, 1, 2)
+		waitFor(t, "pod-2 joins the first replica", func() bool { return k.inPool(l, addrs[2]) })
+		lag := startLatch(t, "--kubeconfig", kubeconfig, "--service", "chat=k8s://default/chat-lagging:web", "--route", stickyRoute)
+		tok := ""
+		for tok == "" {
+			if _, body, sc := rawGet(t, l.URL("/"), ""); body == "pod-2\n" {
+				tok = cookieValue(sc, "heyy")
+			}
+		}
+		for range 5 {
+			status, body, sc := rawGet(t, lag.URL("/"), "heyy="+tok)
+			if status != 200 || body != "pod-2\n" || len(sc) != 0 {
+				t.Fatalf("through the lagging replica a pod-2 cookie got %d %q, Set-Cookie %v; want pod-2 and no new cookie", status, body, sc)
+			}
+		}
+		k.slice("chat-a", 0, 1)
+	})
+
 	t.Run("the apiserver stopping for 10 s fails no request, and a later change is picked up", func(t *testing.T) {
 		clients := k.pinned(l, 6)
 		var failed atomic.Int64
@@ -185,7 +208,7 @@ func TestLatchInKubernetes(t *testing.T) {
 		// client-go's reflectors back off exponentially (up to 30 s) while
 		// the apiserver is away; the change arrives with their next relist.
 		start := time.Now()
-		waitForWithin(t, 45*time.Second, "pod-3 joins after the restart", func() bool { return k.inPool(l, addrs[3]) })
+		waitForWithin(t, 75*time.Second, "pod-3 joins after the restart", func() bool { return k.inPool(l, addrs[3]) })
 		t.Logf("a change written after the restart reached latch in %v", time.Since(start))
 		k.slice("chat-a", 0, 1)
 	})
