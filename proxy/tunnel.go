@@ -134,8 +134,19 @@ func (t *tunnel) join(client net.Conn) {
 // pipe copies src to dst. Reads wait at most the idle timeout measured
 // from the last byte in either direction, so a one-way stream keeps both
 // directions alive.
+//
+// An idle tunnel parks one pipe per direction in Read, so what a pipe holds
+// while it waits is paid per open tunnel. Each reads into a small buffer and
+// takes a large one only while reads fill the small one (a bulk transfer),
+// dropping it again at the first short read. On the backend side the 16 KB
+// handshake reader is let go as soon as the bytes it read ahead are out.
 func (t *tunnel) pipe(dst net.Conn, src io.Reader) {
-	buf := make([]byte, 16<<10)
+	const (
+		smallBuf = 512
+		largeBuf = 16 << 10
+	)
+	small := make([]byte, smallBuf)
+	buf := small
 	rc, _ := src.(interface{ SetReadDeadline(time.Time) error })
 	if rc == nil {
 		// The backend side reads through its bufio.Reader; deadlines go on
@@ -143,6 +154,9 @@ func (t *tunnel) pipe(dst net.Conn, src io.Reader) {
 		rc = t.backend
 	}
 	for {
+		if br, ok := src.(*bufio.Reader); ok && br.Buffered() == 0 {
+			src, t.br = t.backend, nil
+		}
 		rc.SetReadDeadline(time.Unix(0, t.last.Load()).Add(t.idle))
 		n, err := src.Read(buf)
 		if n > 0 {
@@ -150,6 +164,12 @@ func (t *tunnel) pipe(dst net.Conn, src io.Reader) {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
+		}
+		switch {
+		case n == len(buf) && len(buf) == smallBuf:
+			buf = make([]byte, largeBuf)
+		case n < smallBuf && len(buf) != smallBuf:
+			buf = small // the large buffer goes to the GC
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) &&

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of latch against HAProxy, nginx and Caddy (and
+# Traefik when TRAEFIK=/path/to/traefik is given) on one machine, in one run.
+#
+#   bench/compare.sh            # two full runs, about 7 minutes
+#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, about 2.5 minutes
+#   bench/compare.sh --table RESULTS.tsv   # reprint the table of an earlier run
+#   TRAEFIK=/usr/local/bin/traefik bench/compare.sh
+#   PROXIES="latch haproxy" bench/compare.sh
+#
+# The load generator and both backends run on CPU 0, the proxy alone on
+# CPU 1, each proxy with one worker (GOMAXPROCS=1, nbthread 1,
+# worker_processes 1). The second run goes through the proxies in reverse
+# order; every cell is the mean of both runs with their spread.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# print_table RESULTS.tsv PROXIES: the table from a results file.
+print_table() {
+	python3 - "$1" "$2" <<'PY'
+import sys, collections
+res = sys.argv[1]
+d = collections.defaultdict(list)
+for line in open(res):
+    run, p, k, v = line.rstrip("\n").split("\t")
+    try: d[(p, k)].append(float(v))
+    except ValueError: pass
+present = {p for p, _ in d}
+proxies = [p for p in sys.argv[2].split() if p in present]
+holds = sorted({k[len("kb_per_tunnel_hold"):] for _, k in d if k.startswith("kb_per_tunnel_hold")}, key=int)
+cols = [("RPS (closed, 50 conns)", "rps_closed", "%.0f", True),
+        ("CPU us/req", "cpu_us_per_req_closed", "%.1f", False),
+        ("p50 us @3k/s", "p50_us_rate", "%.0f", False),
+        ("p99 us @3k/s", "p99_us_rate", "%.0f", False),
+        ("WS connects/s", "connect_rate_hold5000", "%.0f", True),
+        ("echo p50 us", "echo_p50_us_echo", "%.0f", False),
+        ("echo p99 us", "echo_p99_us_echo", "%.0f", False)]
+for n in holds:
+    cols.append(("KB/tunnel @%s" % n, "kb_per_tunnel_hold%s" % n, "%.1f", False))
+    if n == "5000":
+        cols.append(("KB/tunnel @5000, 2nd round", "kb_per_tunnel_churn5000", "%.1f", False))
+def cell(p, k, fmt):
+    v = d.get((p, k))
+    if not v: return "-"
+    m = sum(v) / len(v)
+    spread = (max(v) - min(v)) / 2 / m * 100 if m else 0
+    return (fmt % m) + " ±%.0f%%" % spread
+def errors(p):
+    keys = ["errors_closed", "errors_rate", "failures_echo", "errors_churn5000"] + ["errors_hold%s" % n for n in holds]
+    return "%d" % sum(sum(d.get((p, k), [0])) for k in keys)
+def sticky(p):
+    v = d.get((p, "stayed_pct_closed"), [])
+    return "%.1f%%" % min(v) if v else "-"
+hdr = ["proxy"] + [c[0] for c in cols] + ["errors", "sticky"]
+print("| " + " | ".join(hdr) + " |")
+print("|" + "---|" * len(hdr))
+for p in proxies:
+    print("| " + " | ".join([p] + [cell(p, c[1], c[2]) for c in cols] + [errors(p), sticky(p)]) + " |")
+if "latch" in proxies and "haproxy" in proxies:
+    row = ["latch / haproxy"]
+    for _, k, _, higher in cols:
+        a, b = d.get(("latch", k)), d.get(("haproxy", k))
+        if a and b and sum(b):
+            row.append("%.2fx" % ((sum(a) / len(a)) / (sum(b) / len(b))))
+        else:
+            row.append("-")
+    print("| " + " | ".join(row + ["", ""]) + " |")
+print()
+print("Cells: mean of %d runs ± half their spread. RPS and connects/s: higher is better; the rest lower."
+      % len({l.split('\t')[0] for l in open(res)}))
+print("errors: HTTP errors (I/O or status >= 400) + WebSocket dial/echo failures + tunnels lost during the hold, both runs.")
+print("sticky: the lowest share, over both runs, of requests that stayed on their client's first backend.")
+PY
+}
+if [[ ${1:-} == --table ]]; then
+	print_table "$2" "${PROXIES:-latch haproxy nginx caddy traefik}"
+	exit 0
+fi
+
+QUICK=${QUICK:-0}
+PROXIES=${PROXIES:-"latch haproxy nginx caddy"}
+if [[ -n ${TRAEFIK:-} ]]; then PROXIES="$PROXIES traefik"; fi
+PORT=18000 APORT=18080 B1=19001 B2=19002
+if [[ $QUICK == 1 ]]; then
+	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000"
+else
+	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000"
+fi
+CONNS=50 RATE=3000
+
+log() { printf '%s %s\n' "$(date -u +%T)" "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+missing=()
+for t in haproxy nginx caddy wrk taskset python3; do
+	command -v "$t" >/dev/null || missing+=("$t")
+done
+if ((${#missing[@]})); then
+	log "installing ${missing[*]}"
+	pkgs=("${missing[@]/taskset/util-linux}")
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+fi
+# Debian starts the packaged services where systemd runs; they would share
+# the CPUs with the run, so stop them when present (no-op in a container).
+command -v systemctl >/dev/null && systemctl stop haproxy nginx caddy 2>/dev/null || true
+
+go build -o bin/latch ./cmd/latch
+go build -o bin/loadgen ./bench/loadgen
+
+W=$(mktemp -d /tmp/latch-bench.XXXXXX)
+RES=$W/results.tsv
+: >"$RES"
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+LG=(taskset -c 0 bin/loadgen)
+
+wait_port() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "nothing listens on port $1"
+	return 1
+}
+
+# --- backends (CPU 0) ----------------------------------------------------------
+"${LG[@]}" backend --listen 127.0.0.1:$B1 --name b1 >"$W/b1.log" 2>&1 &
+PIDS+=($!)
+"${LG[@]}" backend --listen 127.0.0.1:$B2 --name b2 >"$W/b2.log" 2>&1 &
+PIDS+=($!)
+wait_port $B1 && wait_port $B2
+
+# --- proxy configurations -----------------------------------------------------
+cat >"$W/haproxy.cfg" <<CFG
+global
+	nbthread 1
+	maxconn 9600
+	log stderr format raw local0 err
+defaults
+	mode http
+	option http-keep-alive
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+	timeout tunnel 1h
+	timeout http-keep-alive 90s
+frontend web
+	bind 127.0.0.1:$PORT
+	default_backend b
+backend b
+	balance roundrobin
+	cookie SRV insert indirect nocache
+	http-reuse always
+	server b1 127.0.0.1:$B1 cookie b1
+	server b2 127.0.0.1:$B2 cookie b2
+CFG
+
+mkdir -p "$W/nginx"
+cat >"$W/nginx.conf" <<CFG
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+error_log $W/nginx/error.log error;
+pid $W/nginx/nginx.pid;
+events { worker_connections 19500; }
+http {
+	access_log off;
+	client_body_temp_path $W/nginx/body;
+	proxy_temp_path $W/nginx/proxy;
+	fastcgi_temp_path $W/nginx/fastcgi;
+	uwsgi_temp_path $W/nginx/uwsgi;
+	scgi_temp_path $W/nginx/scgi;
+	keepalive_timeout 90s;
+	keepalive_requests 1000000;
+	map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+	# Open-source nginx cannot insert a sticky cookie: it hashes the
+	# client's own "cid" cookie, which every load-generator client sends.
+	upstream b {
+		hash \$cookie_cid consistent;
+		server 127.0.0.1:$B1;
+		server 127.0.0.1:$B2;
+		keepalive 64;
+		keepalive_requests 1000000;
+	}
+	server {
+		listen 127.0.0.1:$PORT;
+		location / {
+			proxy_pass http://b;
+			proxy_http_version 1.1;
+			proxy_set_header Host \$host;
+			proxy_set_header Upgrade \$http_upgrade;
+			proxy_set_header Connection \$connection_upgrade;
+			proxy_read_timeout 1h;
+			proxy_send_timeout 1h;
+		}
+	}
+}
+CFG
+
+cat >"$W/Caddyfile" <<CFG
+{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:$PORT {
+	bind 127.0.0.1
+	reverse_proxy 127.0.0.1:$B1 127.0.0.1:$B2 {
+		lb_policy cookie lb
+	}
+}
+CFG
+
+cat >"$W/traefik.yml" <<CFG
+entryPoints:
+  web:
+    address: "127.0.0.1:$PORT"
+    transport:
+      respondingTimeouts: {readTimeout: 1h, idleTimeout: 90s}
+providers:
+  file: {filename: "$W/traefik-dynamic.yml"}
+log: {level: ERROR}
+CFG
+cat >"$W/traefik-dynamic.yml" <<CFG
+http:
+  routers:
+    all: {rule: "PathPrefix(\`/\`)", service: b, entryPoints: [web]}
+  services:
+    b:
+      loadBalancer:
+        sticky: {cookie: {name: lb}}
+        servers: [{url: "http://127.0.0.1:$B1"}, {url: "http://127.0.0.1:$B2"}]
+CFG
+
+# start_proxy NAME: starts it alone on CPU 1 and sets PROXY_PID.
+start_proxy() {
+	local name=$1
+	case $name in
+	latch)
+		GOMAXPROCS=1 taskset -c 1 bin/latch serve \
+			--entrypoint web=127.0.0.1:$PORT --admin 127.0.0.1:$APORT \
+			--service b=127.0.0.1:$B1,127.0.0.1:$B2 \
+			--route 'PathPrefix(`/`) -> b; cookie=lb' \
+			--tunnel-idle-timeout 1h --log-level warn ${LATCH_FLAGS:-} >>"$W/latch.log" 2>&1 &
+		;;
+	haproxy) taskset -c 1 haproxy -db -f "$W/haproxy.cfg" >>"$W/haproxy.log" 2>&1 & ;;
+	nginx) taskset -c 1 nginx -p "$W/nginx" -c "$W/nginx.conf" >>"$W/nginx.log" 2>&1 & ;;
+	caddy)
+		GOMAXPROCS=1 HOME=$W XDG_DATA_HOME=$W XDG_CONFIG_HOME=$W taskset -c 1 \
+			caddy run --config "$W/Caddyfile" --adapter caddyfile >>"$W/caddy.log" 2>&1 &
+		;;
+	traefik)
+		GOMAXPROCS=1 taskset -c 1 "$TRAEFIK" --configFile="$W/traefik.yml" >>"$W/traefik.log" 2>&1 &
+		;;
+	esac
+	PROXY_PID=$!
+	PIDS+=("$PROXY_PID")
+	wait_port $PORT
+	sleep 0.3
+}
+
+stop_proxy() {
+	kill "$PROXY_PID" 2>/dev/null || true
+	wait "$PROXY_PID" 2>/dev/null || true
+	# the port must be free before the next proxy binds it
+	local i
+	for ((i = 0; i < 50; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || return 0
+		sleep 0.1
+	done
+}
+
+# record RUN PROXY: reads RESULT lines on stdin into the results file.
+record() {
+	local run=$1 proxy=$2 suffix=${3:-}
+	grep '^RESULT' | tr ' ' '\n' | grep = | grep -v '^mode=' |
+		while IFS== read -r k v; do printf '%s\t%s\t%s%s\t%s\n' "$run" "$proxy" "$k" "$suffix" "$v"; done >>"$RES"
+}
+
+measure() {
+	local run=$1 p=$2 out
+	log "run $run: $p"
+	if ! start_proxy "$p"; then
+		log "$p did not start; see $W/$p.log"
+		stop_proxy
+		return 0
+	fi
+	out=$("${LG[@]}" http --url "http://127.0.0.1:$PORT/" --conns $CONNS --duration $DUR --warmup $WARM --pid "$PROXY_PID")
+	echo "$out" | sed "s/^/  [$p closed] /" >&2
+	echo "$out" | record "$run" "$p" _closed
+	out=$("${LG[@]}" http --url "http://127.0.0.1:$PORT/" --conns $CONNS --duration $DUR --warmup $WARM --rate $RATE --pid "$PROXY_PID")
+	echo "$out" | sed "s/^/  [$p rate] /" >&2
+	echo "$out" | record "$run" "$p" _rate
+	out=$("${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns $WSC --messages $WSM)
+	echo "$out" | sed "s/^/  [$p ws-echo] /" >&2
+	echo "$out" | record "$run" "$p" _echo
+	stop_proxy
+	local n
+	for n in $HOLDS; do
+		# A fresh process per level, warmed by one small echo round.
+		start_proxy "$p" || { stop_proxy; continue; }
+		"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
+		sleep 0.5
+		out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns "$n" --hold $HOLD --pid "$PROXY_PID")
+		echo "$out" | sed "s/^/  [$p ws-hold $n] /" >&2
+		echo "$out" | record "$run" "$p" "_hold$n"
+		if [[ $n == 5000 ]]; then
+			# The same number again in the same process, counted from the
+			# first base: what a process that has already opened and closed
+			# tunnels holds (freed memory is reused, and zeroed, not returned).
+			local base
+			base=$(echo "$out" | grep -o 'rss_base_kb=[0-9]*' | cut -d= -f2)
+			sleep 1
+			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns "$n" --hold $HOLD --pid "$PROXY_PID" --base-kb "$base")
+			echo "$out" | sed "s/^/  [$p ws-hold $n again] /" >&2
+			echo "$out" | record "$run" "$p" "_churn$n"
+		fi
+		stop_proxy
+	done
+}
+
+START=$(date +%s)
+log "workdir $W; proxies: $PROXIES; QUICK=$QUICK"
+for p in $PROXIES; do measure 1 "$p"; done
+REV=$(echo "$PROXIES" | tr ' ' '\n' | tac | tr '\n' ' ')
+for p in $REV; do measure 2 "$p"; done
+log "done in $(($(date +%s) - START))s"
+
+print_table "$RES" "$PROXIES"
+echo "raw results: $RES" >&2
