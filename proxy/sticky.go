@@ -58,11 +58,19 @@ func newSticky(c config.Cookie, p *pool) *sticky {
 		cookies: make([][2][]byte, len(p.members)),
 	}
 	for i := range p.members {
-		tok := p.members[i].up.token
-		s.cookies[i] = [2][]byte{
-			[]byte(setCookie(c, tok, false)),
-			[]byte(setCookie(c, tok, true)),
+		up := p.members[i].up
+		v, ok := up.cookies[c]
+		if !ok {
+			v = [2][]byte{
+				[]byte(setCookie(c, up.token, false)),
+				[]byte(setCookie(c, up.token, true)),
+			}
+			if up.cookies == nil {
+				up.cookies = make(map[config.Cookie][2][]byte, 1)
+			}
+			up.cookies[c] = v
 		}
+		s.cookies[i] = v
 	}
 	return s
 }

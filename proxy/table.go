@@ -104,6 +104,12 @@ type upstream struct {
 	// controller and touched only under its lock.
 	fails  atomic.Int32
 	health *healthRun
+	// digest is balancer.IdentityDigest of the backend's ID, and cookies
+	// its rendered Set-Cookie values per cookie configuration: computed
+	// once, reused by every rebuild. Only build touches cookies, and builds
+	// run one at a time.
+	digest  [8]byte
+	cookies map[config.Cookie][2][]byte
 }
 
 // buildInput is everything a Table is built from.
@@ -232,7 +238,7 @@ func buildPool(prev, t *Table, name string, set discovery.Set, in buildInput) (*
 		p.members = append(p.members, member{ep: ep, up: up})
 		p.byBackend[up.backend] = i
 		p.byToken[up.token] = i
-		p.byDigest[balancer.IdentityDigest(ep.ID)] = i
+		p.byDigest[up.digest] = i
 		for _, v := range up.legacy {
 			if v != "" {
 				p.byLegacy[v] = i
@@ -257,6 +263,7 @@ func newUpstream(key string, ep discovery.Endpoint, addr netip.AddrPort, in buil
 		backend: balancer.NewBackend(ep.ID, ep.Addr),
 		client:  in.newHost(ep.Addr),
 		token:   in.keyring.Seal(ep.ID, addr, in.now.Unix()),
+		digest:  balancer.IdentityDigest(ep.ID),
 		legacy:  balancer.TraefikCookieValues(addr),
 	}
 }
