@@ -3,38 +3,7 @@ package proxy
 import (
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
-
-// BenchmarkProxyStickyHitMetrics is BenchmarkProxyStickyHit with request
-// counting on and off: the difference is what metrics cost a proxied
-// request (ns/op is dominated by the loopback round trip to the backend).
-func BenchmarkProxyStickyHitMetrics(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		off  bool
-	}{{"metrics off", true}, {"metrics on", false}} {
-		b.Run(tc.name, func(b *testing.B) {
-			h := newHotPathOpts(b, Options{DisableMetrics: tc.off})
-			b.ReportAllocs()
-			for b.Loop() {
-				if h.do() != fasthttp.StatusOK {
-					b.Fatal("not 200")
-				}
-			}
-			b.StopTimer()
-			const runs = 1000
-			ours := 0
-			for site, n := range allocSites(runs, func() { h.do() }) {
-				if isLatch(site) {
-					ours += n
-				}
-			}
-			b.ReportMetric(float64(ours)/runs, "latch-allocs/op")
-		})
-	}
-}
 
 // BenchmarkMetricsObserve isolates the counting itself for a sticky hit:
 // the index into the route's cells, the status, latency and reason
