@@ -170,9 +170,15 @@ func (b *KafkaBus) Run(ctx context.Context, deliver func(Message)) error {
 	if err := b.ensureTopic(ctx); err != nil {
 		return nil // ctx ended
 	}
+	// Ready only once the history before start is read: a member joining
+	// right after start must get it, and /healthz keeps load balancers
+	// away until then.
+	catchUp := b.endOffsets(ctx)
 	b.cl.AddConsumeTopics(b.cfg.Topic)
-	b.ready.Store(true)
-	b.log.Info("consuming", "topic", b.cfg.Topic, "brokers", b.cfg.Brokers)
+	if len(catchUp) == 0 {
+		b.ready.Store(true)
+	}
+	b.log.Info("consuming", "topic", b.cfg.Topic, "brokers", b.cfg.Brokers, "catching_up", len(catchUp) > 0)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -194,6 +200,12 @@ func (b *KafkaBus) Run(ctx context.Context, deliver func(Message)) error {
 			}
 			m.Offset = r.Offset
 			deliver(m)
+			if end, ok := catchUp[r.Partition]; ok && r.Offset+1 >= end {
+				delete(catchUp, r.Partition)
+				if len(catchUp) == 0 {
+					b.ready.Store(true)
+				}
+			}
 		})
 		errs := fetches.Errors()
 		if len(errs) == 0 {
@@ -316,4 +328,23 @@ func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		lv = slog.LevelError
 	}
 	l.log.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
+}
+
+// endOffsets returns, per partition, the end offset of the topic's
+// non-empty partitions now: what a starting replica must read before it is
+// ready. On error it returns none, so a broker hiccup cannot keep a replica
+// unready forever.
+func (b *KafkaBus) endOffsets(ctx context.Context) map[int32]int64 {
+	ends, err := b.adm.ListEndOffsets(ctx, b.cfg.Topic)
+	if err != nil {
+		b.log.Warn("reading the topic's end offsets; not waiting for history", "topic", b.cfg.Topic, "err", err)
+		return nil
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			out[o.Partition] = o.Offset
+		}
+	})
+	return out
 }
