@@ -81,12 +81,6 @@ func New(cfg Config) (*Server, error) {
 // which are named by socket id.
 const roomPrefix = "room:"
 
-// Handler serves /socket.io/, /meta, /healthz and the page.
-func (s *Server) Handler() http.Handler { return s.mux }
-
-// Hub returns the replica's hub.
-func (s *Server) Hub() *Hub { return s.hub }
-
 // Run serves on ln and runs the bus until ctx ends, then closes every
 // session and the listener. It returns the bus's or the listener's error,
 // or nil after ctx ended.

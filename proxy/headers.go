@@ -121,17 +121,3 @@ func commaTokens(v []byte) (out [maxConnectionTokens][]byte) {
 	}
 	return out
 }
-
-// hasToken reports whether a comma-separated header value lists tok,
-// case-insensitively.
-func hasToken(v, tok []byte) bool {
-	for _, t := range commaTokens(v) {
-		if t == nil {
-			return false
-		}
-		if bytes.EqualFold(t, tok) {
-			return true
-		}
-	}
-	return false
-}

@@ -58,8 +58,8 @@ func FuzzCommaTokens(f *testing.F) {
 			if len(tok) == 0 || bytes.ContainsRune(tok, ',') || len(bytes.TrimSpace(tok)) != len(tok) {
 				t.Fatalf("bad token %q from %q", tok, s)
 			}
-			if !hasToken([]byte(s), tok) {
-				t.Fatalf("hasToken(%q, %q) = false for a token it produced", s, tok)
+			if !bytes.Contains([]byte(s), tok) {
+				t.Fatalf("token %q is not in %q", tok, s)
 			}
 		}
 	})
