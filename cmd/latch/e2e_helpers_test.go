@@ -119,15 +119,26 @@ func tail(s string, n int) string {
 	return "..." + s[len(s)-n:]
 }
 
-// freeAddr returns a loopback "127.0.0.1:PORT" that was free a moment ago.
+// handedOut remembers every port freeAddr returned in this test process:
+// the kernel may give a just-closed port again, and two servers of one test
+// must not be told the same one.
+var handedOut sync.Map
+
+// freeAddr returns a loopback "127.0.0.1:PORT" that was free a moment ago
+// and that no earlier call returned.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // waitHTTP200 polls url until it answers 200 or 15 s pass.
