@@ -74,13 +74,7 @@ func BenchmarkIndexMatchSizes(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			entries, hosts := sizedRoutes(b, n)
-			ix, reqs := NewIndex(entries), sizedRequests(hosts)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				ix.Match(reqs[i&1023])
-				i++
-			}
+			benchMatch(b, NewIndex(entries), sizedRequests(hosts))
 		})
 	}
 }
