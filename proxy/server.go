@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// TunnelIdleTimeout closes a WebSocket tunnel after this long without a
 	// byte in either direction (default 60 s, above Socket.IO's ping window).
 	TunnelIdleTimeout time.Duration
+	// TunnelGoroutines runs every tunnel on two goroutines of its own
+	// instead of the epoll engine (which holds an idle tunnel in a few
+	// hundred bytes). The engine never runs TLS client connections.
+	TunnelGoroutines bool
 	// DialTimeout bounds connecting to a backend (default 3 s).
 	DialTimeout time.Duration
 	// DownFor is how long a backend that refused a connection gets no new
@@ -132,6 +137,8 @@ type Server struct {
 	metrics *metrics
 	dialer  net.Dialer
 	streams sync.Pool // *bodyStream
+	engine  *engine   // runs plain-TCP tunnels; nil: goroutines run them all
+	bufs    upgradeBufs
 
 	entrypoints []config.Entrypoint
 	redirects   map[string]string // entrypoint -> ":PORT" of its https target
@@ -236,6 +243,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("admin listening", "addr", ln.Addr().String())
 	}
 
+	if !s.opts.TunnelGoroutines {
+		eng, err := newEngine(runtime.GOMAXPROCS(0), s.opts.TunnelIdleTimeout)
+		if err != nil {
+			s.log.Warn("tunnels run on goroutines", "err", err)
+		}
+		s.engine = eng
+	}
+
 	var wg sync.WaitGroup
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
@@ -270,6 +285,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.tunnels.closeAll(s.opts.DrainWindow)
+	if s.engine != nil {
+		s.engine.stop()
+	}
 	s.ctrl.stop()
 	wg.Wait()
 	s.access.flush()
@@ -279,20 +297,23 @@ func (s *Server) Run(ctx context.Context) error {
 // newServer returns the fasthttp server of one entrypoint.
 func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) },
-		Name:                          "latch",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		ReadBufferSize:                readBufferSize,
-		ReadTimeout:                   s.opts.Limits.ReadTimeout,
-		IdleTimeout:                   s.opts.Limits.IdleTimeout,
-		Concurrency:                   s.opts.Limits.MaxConns,
-		MaxRequestBodySize:            s.opts.Limits.MaxBodyBytes,
-		StreamRequestBody:             true,
-		DisablePreParseMultipartForm:  true,
-		TCPKeepalive:                  true,
-		CloseOnShutdown:               true,
+		Handler:                      func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) },
+		Name:                         "latch",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                false,
+		ReadBufferSize:               readBufferSize,
+		ReadTimeout:                  s.opts.Limits.ReadTimeout,
+		IdleTimeout:                  s.opts.Limits.IdleTimeout,
+		Concurrency:                  s.opts.Limits.MaxConns,
+		MaxRequestBodySize:           s.opts.Limits.MaxBodyBytes,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		TCPKeepalive:                 true,
+		CloseOnShutdown:              true,
+		// Tunnels own their client connections after the upgrade: the
+		// engine keeps them past the hijack handler's return.
+		KeepHijackedConns:             true,
 		ErrorHandler:                  parseError,
 		Logger:                        fasthttpLogger{s.log},
 		DisableHeaderNamesNormalizing: false,

@@ -3,10 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"errors"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +56,7 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), int64(len(resp.Body())))
 	if status != fasthttp.StatusSwitchingProtocols {
 		conn.Close()
+		s.bufs.putReader(br)
 		stripResponseHopByHop(&ctx.Response.Header, false)
 		ctx.Response.SetBodyRaw(append([]byte(nil), resp.Body()...))
 		return
@@ -66,136 +64,157 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	stripResponseHopByHop(&ctx.Response.Header, true)
 	ctx.Response.Header.SetBytesKV(hdrUpgrade, resp.Header.PeekBytes(hdrUpgrade))
 
-	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(d)}
-	if !s.tunnels.add(t) {
+	if !s.tunnels.accepting() {
 		conn.Close()
 		s.reply(ctx, start, d, fasthttp.StatusServiceUnavailable, msgNotReady)
 		return
 	}
-	up.backend.Acquire()
-	ctx.Hijack(func(c net.Conn) {
-		defer s.tunnels.remove(t)
-		defer up.backend.Release()
-		t.join(c)
-	})
+	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(d)}
+	ctx.Hijack(func(c net.Conn) { s.runTunnel(t, c) })
 }
 
 // handshake writes req to the backend and reads its answer into resp. The
-// returned reader holds any bytes the backend sent after its header.
+// returned reader, from s.bufs, holds any bytes the backend sent after its
+// header.
 func (s *Server) handshake(conn net.Conn, req *fasthttp.Request, resp *fasthttp.Response) (*bufio.Reader, error) {
 	deadline := time.Now().Add(s.opts.DialTimeout + 30*time.Second)
 	conn.SetDeadline(deadline)
-	bw := bufio.NewWriter(conn)
-	if err := req.Write(bw); err != nil {
+	bw := s.bufs.writer(conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	s.bufs.putWriter(bw)
+	if err != nil {
 		return nil, err
 	}
-	if err := bw.Flush(); err != nil {
-		return nil, err
-	}
-	br := bufio.NewReaderSize(conn, 16<<10)
+	br := s.bufs.reader(conn)
 	if err := resp.ReadLimitBody(br, maxUpgradeRefusal); err != nil {
+		s.bufs.putReader(br)
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
 	return br, nil
 }
 
-// tunnel is one joined client-backend connection pair.
+// tunnel is one joined client-backend connection pair, run either by the
+// engine or by two goroutines (pipeJoin).
 type tunnel struct {
-	client  atomic.Pointer[net.Conn] // set by join, read by closeAll
 	backend net.Conn
-	br      *bufio.Reader // backend bytes already read
+	br      *bufio.Reader // backend bytes already read, from s.bufs
 	b       *balancer.Backend
 	idle    time.Duration
 	stats   *cell // counts the tunnel while it is registered; may be nil
-	// last is the unix nano time of the last byte in either direction.
+
+	mu      sync.Mutex
+	closing bool     // close was called
+	client  net.Conn // set when goroutines run the tunnel
+	et      *etunnel // set when the engine runs it
+
+	// last is the unix nano time of the last byte in either direction
+	// (goroutine-run tunnels; the engine keeps its own).
 	last atomic.Int64
 }
 
-// join copies bytes both ways until both directions end or the tunnel
-// idles out. A half-close on one side is passed on as a half-close to the
-// other. It returns when both connections are done.
-func (t *tunnel) join(client net.Conn) {
-	t.client.Store(&client)
-	t.last.Store(time.Now().UnixNano())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t.pipe(t.backend, client)
-		closeWrite(t.backend)
-	}()
-	t.pipe(client, t.br)
-	closeWrite(client)
-	<-done
-	t.backend.Close()
-	client.Close()
-}
-
-// pipe copies src to dst. Reads wait at most the idle timeout measured
-// from the last byte in either direction, so a one-way stream keeps both
-// directions alive.
-//
-// An idle tunnel parks one pipe per direction in Read, so what a pipe holds
-// while it waits is paid per open tunnel. Each reads into a small buffer and
-// takes a large one only while reads fill the small one (a bulk transfer),
-// dropping it again at the first short read. On the backend side the 16 KB
-// handshake reader is let go as soon as the bytes it read ahead are out.
-func (t *tunnel) pipe(dst net.Conn, src io.Reader) {
-	const (
-		smallBuf = 512
-		largeBuf = 16 << 10
-	)
-	small := make([]byte, smallBuf)
-	buf := small
-	rc, _ := src.(interface{ SetReadDeadline(time.Time) error })
-	if rc == nil {
-		// The backend side reads through its bufio.Reader; deadlines go on
-		// the connection below it.
-		rc = t.backend
-	}
-	for {
-		if br, ok := src.(*bufio.Reader); ok && br.Buffered() == 0 {
-			src, t.br = t.backend, nil
-		}
-		rc.SetReadDeadline(time.Unix(0, t.last.Load()).Add(t.idle))
-		n, err := src.Read(buf)
-		if n > 0 {
-			t.last.Store(time.Now().UnixNano())
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		switch {
-		case n == len(buf) && len(buf) == smallBuf:
-			buf = make([]byte, largeBuf)
-		case n < smallBuf && len(buf) != smallBuf:
-			buf = small // the large buffer goes to the GC
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) &&
-				time.Since(time.Unix(0, t.last.Load())) < t.idle {
-				continue // the other direction is busy
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// Idle for the whole window: end both directions.
-				t.backend.SetReadDeadline(time.Now())
-				dst.SetReadDeadline(time.Now())
-			}
-			return
-		}
-	}
-}
-
-// closeWrite half-closes c when it can, else closes it.
-func closeWrite(c net.Conn) {
-	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-		c = u.UnsafeConn()
-	}
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
+// runTunnel runs t once the 101 has gone to the client on c. It registers
+// the tunnel, then hands both connections to the engine when they are
+// plain TCP sockets, and otherwise copies on this goroutine until the
+// tunnel ends.
+func (s *Server) runTunnel(t *tunnel, c net.Conn) {
+	if !s.tunnels.add(t) {
+		c.Close()
+		t.backend.Close()
 		return
 	}
-	c.Close()
+	t.b.Acquire()
+	finish := func() {
+		s.tunnels.remove(t)
+		t.b.Release()
+	}
+	t.mu.Lock()
+	if t.closing {
+		t.mu.Unlock()
+		c.Close()
+		t.backend.Close()
+		finish()
+		return
+	}
+	if raw := unwrapConn(c); s.engine != nil && isTCP(raw) && isTCP(t.backend) {
+		early := clientBuffered(c, raw)
+		var late []byte
+		if n := t.br.Buffered(); n > 0 {
+			b, _ := t.br.Peek(n)
+			late = append(late, b...)
+		}
+		s.bufs.putReader(t.br)
+		t.br = nil
+		et, ok := s.engine.join(raw, t.backend, early, late, finish)
+		if !ok {
+			t.mu.Unlock()
+			raw.Close()
+			t.backend.Close()
+			finish()
+			return
+		}
+		t.et = et
+		t.mu.Unlock()
+		return
+	}
+	t.client = c
+	t.mu.Unlock()
+	defer finish()
+	t.pipeJoin(c)
+}
+
+// unwrapConn returns the connection under fasthttp's hijacked wrapper.
+func unwrapConn(c net.Conn) net.Conn {
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		return u.UnsafeConn()
+	}
+	return c
+}
+
+func isTCP(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
+}
+
+// clientBuffered returns the bytes fasthttp read from the client past the
+// upgrade request (a client may send its first frames without waiting for
+// the 101). They sit in hijacked's reader; raw is the socket below it. A
+// deadline in the past makes the reader give up what it holds without
+// touching the socket.
+func clientBuffered(hijacked, raw net.Conn) []byte {
+	if hijacked == raw {
+		return nil
+	}
+	raw.SetReadDeadline(time.Unix(1, 0))
+	defer raw.SetReadDeadline(time.Time{})
+	var out []byte
+	var buf [512]byte
+	for {
+		n, err := hijacked.Read(buf[:])
+		out = append(out, buf[:n]...)
+		if err != nil || n == 0 {
+			return out
+		}
+	}
+}
+
+// close ends the tunnel from outside its runner (shutdown): whoever runs
+// it is woken and closes both connections. A tunnel not yet joined is
+// closed by runTunnel when it sees closing.
+func (t *tunnel) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closing = true
+	switch {
+	case t.et != nil:
+		t.et.shutdown()
+	case t.client != nil:
+		t.backend.Close()
+		t.client.SetReadDeadline(time.Now())
+	}
 }
 
 // tunnels registers every open tunnel so shutdown can close them last.
@@ -206,6 +225,13 @@ type tunnels struct {
 }
 
 func newTunnels() *tunnels { return &tunnels{m: map[*tunnel]struct{}{}} }
+
+// accepting reports whether a new tunnel may still open.
+func (ts *tunnels) accepting() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return !ts.closed
+}
 
 // add registers t; it reports false once closeAll has run.
 func (ts *tunnels) add(t *tunnel) bool {
@@ -252,14 +278,5 @@ func (ts *tunnels) closeAll(window time.Duration) {
 			time.Sleep(gap)
 		}
 		t.close()
-	}
-}
-
-// close ends both of t's copy loops: the backend connection is closed and
-// the client reader woken.
-func (t *tunnel) close() {
-	t.backend.Close()
-	if c := t.client.Load(); c != nil {
-		(*c).SetReadDeadline(time.Now())
 	}
 }

@@ -1,0 +1,362 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// engine moves the bytes of many tunnels on a few event loops, so that an
+// idle tunnel costs a small struct and two sockets rather than two parked
+// goroutines with their stacks and buffers. Each loop owns an epoll
+// instance; a tunnel lives on one loop for its whole life.
+//
+// Only plain TCP sockets can join: the engine reads and writes their file
+// descriptors directly. TLS connections are joined by goroutines instead
+// (see pipeJoin).
+type engine struct {
+	loops []*eloop
+	next  atomic.Uint32
+	wg    sync.WaitGroup
+}
+
+// newEngine starts n loops. Tunnels idle longer than idle are closed.
+func newEngine(n int, idle time.Duration) (*engine, error) {
+	e := &engine{}
+	for range max(n, 1) {
+		l, err := newLoop(idle)
+		if err != nil {
+			e.stop()
+			return nil, err
+		}
+		e.loops = append(e.loops, l)
+		e.wg.Go(l.run)
+	}
+	return e, nil
+}
+
+// stop ends every loop, closing the tunnels still on them, and returns when
+// the loops have exited. It is safe on a partly built engine.
+func (e *engine) stop() {
+	for _, l := range e.loops {
+		l.wake(true)
+	}
+	e.wg.Wait()
+}
+
+// join hands a tunnel's two connections to a loop. toBackend and toClient
+// are bytes already read from one side for the other (the client's bytes
+// past the upgrade request, the backend's past its 101). done runs once, on
+// the loop, when the tunnel has closed. join reports false, having taken
+// nothing, when either connection is not a plain TCP socket.
+func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done func()) (*etunnel, bool) {
+	cfd, ok1 := tcpFD(client)
+	bfd, ok2 := tcpFD(backend)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	et := &etunnel{
+		fd:   [2]int{cfd, bfd},
+		conn: [2]net.Conn{client, backend},
+		pend: [2][]byte{toBackend, toClient},
+		done: done,
+		last: time.Now().UnixNano(),
+	}
+	l := e.loops[int(e.next.Add(1))%len(e.loops)]
+	if err := l.add(et); err != nil {
+		return nil, false
+	}
+	return et, true
+}
+
+// tcpFD returns c's file descriptor when c is a plain TCP connection. The
+// descriptor stays valid while c is open; the engine closes c only on its
+// loop, after removing the descriptor from epoll.
+func tcpFD(c net.Conn) (int, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return 0, false
+	}
+	return fd, true
+}
+
+// Sides of a tunnel, as indexes into etunnel's arrays.
+const (
+	sideClient  = 0
+	sideBackend = 1
+)
+
+// etunnel is one tunnel on a loop. Everything but closing and closed is
+// owned by the loop (read and written under its mutex).
+type etunnel struct {
+	fd   [2]int
+	conn [2]net.Conn // held so the descriptors stay open; closed by the loop
+	// pend[i] holds bytes read from side i that side 1-i has not yet
+	// taken; while it is not empty, side i is not read (back-pressure).
+	pend     [2][]byte
+	readable [2]bool // side i may have bytes (edge seen, EAGAIN not yet)
+	eof      [2]bool // side i ended and the end was passed on
+	last     int64   // unix nanoseconds of the last byte read
+	slot     uint32
+	done     func()
+
+	mu      sync.Mutex // guards closed against shutdown's use of fd
+	closed  bool
+	closing atomic.Bool
+}
+
+// shutdown asks the loop to close the tunnel: both sockets are shut down,
+// which wakes the loop with events on them. Safe from any goroutine, any
+// number of times, before or after the loop closed the tunnel.
+func (et *etunnel) shutdown() {
+	et.mu.Lock()
+	defer et.mu.Unlock()
+	if et.closed {
+		return
+	}
+	et.closing.Store(true)
+	unix.Shutdown(et.fd[sideClient], unix.SHUT_RDWR)
+	unix.Shutdown(et.fd[sideBackend], unix.SHUT_RDWR)
+}
+
+// eloop is one event loop: an epoll instance, an eventfd to wake it, and
+// the tunnels registered on it, addressed by slot so that epoll's data
+// word holds no Go pointer.
+type eloop struct {
+	epfd, wakefd int
+	idle         time.Duration
+	sweepEvery   time.Duration
+	stopping     atomic.Bool
+
+	mu    sync.Mutex // held by the loop while it handles a batch, and by add
+	slots []*etunnel
+	free  []uint32
+	buf   []byte // the loop's read buffer, shared by all its tunnels
+}
+
+// wakeTag marks the eventfd in epoll's data word; tunnel tags are
+// slot<<1|side, never negative.
+const wakeTag = -1
+
+func newLoop(idle time.Duration) (*eloop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel engine: epoll: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("tunnel engine: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeTag}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
+	}
+	return &eloop{
+		epfd: epfd, wakefd: wakefd, idle: idle,
+		sweepEvery: min(max(idle/8, 10*time.Millisecond), time.Second),
+		buf:        make([]byte, 64<<10),
+	}, nil
+}
+
+// wake interrupts the loop's wait; with stop it also makes the loop exit.
+func (l *eloop) wake(stop bool) {
+	if stop {
+		l.stopping.Store(true)
+	}
+	var one = [8]byte{1}
+	unix.Write(l.wakefd, one[:])
+}
+
+// add registers et on the loop. Both sockets are watched edge-triggered
+// for input, output and peer shutdown; registration reports what is
+// already pending, so bytes that arrived before it are not missed.
+func (l *eloop) add(et *etunnel) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopping.Load() {
+		return errors.New("tunnel engine stopped")
+	}
+	if n := len(l.free); n > 0 {
+		et.slot, l.free = l.free[n-1], l.free[:n-1]
+		l.slots[et.slot] = et
+	} else {
+		et.slot = uint32(len(l.slots))
+		l.slots = append(l.slots, et)
+	}
+	for side := range 2 {
+		ev := unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Fd:     int32(et.slot<<1) | int32(side),
+		}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, et.fd[side], &ev); err != nil {
+			if side == 1 {
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[0], nil)
+			}
+			l.slots[et.slot] = nil
+			l.free = append(l.free, et.slot)
+			return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
+		}
+	}
+	return nil
+}
+
+// run waits for events and moves bytes until the loop is stopped; then it
+// closes the tunnels left on it and its descriptors.
+func (l *eloop) run() {
+	events := make([]unix.EpollEvent, 256)
+	lastSweep := time.Now().UnixNano()
+	timeout := int(l.sweepEvery / time.Millisecond)
+	for !l.stopping.Load() {
+		n, err := unix.EpollWait(l.epfd, events, timeout)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			break // only a broken epoll descriptor gets here
+		}
+		now := time.Now().UnixNano()
+		l.mu.Lock()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == wakeTag {
+				var b [8]byte
+				unix.Read(l.wakefd, b[:])
+				continue
+			}
+			l.handle(ev, now)
+		}
+		if now-lastSweep >= int64(l.sweepEvery) {
+			lastSweep = now
+			l.sweep(now)
+		}
+		l.mu.Unlock()
+	}
+	l.mu.Lock()
+	l.stopping.Store(true) // add refuses from now on
+	for _, et := range l.slots {
+		if et != nil {
+			l.close(et)
+		}
+	}
+	l.mu.Unlock()
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
+}
+
+// handle acts on one epoll event for a tunnel's socket.
+func (l *eloop) handle(ev unix.EpollEvent, now int64) {
+	slot, side := uint32(ev.Fd)>>1, int(ev.Fd&1)
+	if int(slot) >= len(l.slots) {
+		return
+	}
+	et := l.slots[slot]
+	if et == nil {
+		return // closed earlier in this batch
+	}
+	if et.closing.Load() {
+		l.close(et)
+		return
+	}
+	ok := true
+	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		et.readable[side] = true
+		ok = l.transfer(et, side, now)
+	}
+	if ok && ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		ok = l.transfer(et, 1-side, now) // side can take what 1-side sent
+	}
+	if !ok {
+		l.close(et)
+	}
+}
+
+// transfer moves bytes from side src to the other side until src has no
+// more, the other side cannot take more, or src ended. An end is passed on
+// as a half-close. It reports false when the tunnel is finished: both
+// sides ended, or a socket failed.
+func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
+	dst := 1 - src
+	for {
+		if len(et.pend[src]) > 0 {
+			n, err := unix.Write(et.fd[dst], et.pend[src])
+			if n > 0 {
+				et.pend[src] = et.pend[src][n:]
+			}
+			switch {
+			case err == unix.EAGAIN:
+				return true // dst's next EPOLLOUT resumes
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				return false
+			case len(et.pend[src]) > 0:
+				continue
+			}
+			et.pend[src] = nil
+		}
+		if et.eof[src] || !et.readable[src] {
+			return true
+		}
+		n, err := unix.Read(et.fd[src], l.buf)
+		switch {
+		case n > 0:
+			et.last = now
+			w, err := unix.Write(et.fd[dst], l.buf[:n])
+			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+				return false
+			}
+			if w = max(w, 0); w < n {
+				et.pend[src] = append([]byte(nil), l.buf[w:n]...)
+			}
+		case err == unix.EAGAIN:
+			et.readable[src] = false
+			return true
+		case err == unix.EINTR:
+		case err == nil: // n == 0: src ended
+			et.eof[src] = true
+			unix.Shutdown(et.fd[dst], unix.SHUT_WR)
+			return !et.eof[dst]
+		default:
+			return false
+		}
+	}
+}
+
+// sweep closes the tunnels idle for the whole idle timeout.
+func (l *eloop) sweep(now int64) {
+	for _, et := range l.slots {
+		if et != nil && now-et.last >= int64(l.idle) {
+			l.close(et)
+		}
+	}
+}
+
+// close ends et: its sockets leave epoll and are closed, its slot is freed
+// and its done hook runs. Called on the loop with l.mu held.
+func (l *eloop) close(et *etunnel) {
+	et.mu.Lock()
+	et.closed = true
+	et.mu.Unlock()
+	for side := range 2 {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[side], nil)
+		et.conn[side].Close()
+	}
+	l.slots[et.slot] = nil
+	l.free = append(l.free, et.slot)
+	et.pend = [2][]byte{}
+	et.done()
+}
