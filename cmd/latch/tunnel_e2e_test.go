@@ -97,30 +97,43 @@ func TestTheUpgradeResponseSetsTheStickyCookie(t *testing.T) {
 
 func TestAHalfCloseCrossesTheTunnelBothWays(t *testing.T) {
 	a := startBackend(t, "A")
-	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
-	conn, err := net.Dial("tcp", l.Web)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: raw-echo\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	payload := strings.Repeat("z", 100_000)
-	io.WriteString(conn, payload)
-	// Half-close: the backend reads to EOF, then answers on the open half.
-	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(br)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := fmt.Sprintf("got %d bytes", len(payload)); string(got) != want {
-		t.Fatalf("after half-close the backend said %q; want %q", got, want)
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"on the epoll engine", nil},
+		{"on goroutines (--tunnel-goroutines)", []string{"--tunnel-goroutines"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLatch(t, append([]string{"--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat"}, tc.flags...)...)
+			conn, err := net.Dial("tcp", l.Web)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// The first bytes ride in the same segment as the upgrade
+			// request: latch has read them before the 101 and must pass
+			// them on first.
+			payload := strings.Repeat("z", 100_000)
+			fmt.Fprintf(conn, "GET /raw HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: raw-echo\r\n\r\n%s", payload[:1000])
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("upgrade: %v %v", resp, err)
+			}
+			io.WriteString(conn, payload[1000:])
+			// Half-close: the backend reads to EOF, then answers on the open half.
+			if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("got %d bytes", len(payload)); string(got) != want {
+				t.Fatalf("after half-close the backend said %q; want %q", got, want)
+			}
+		})
 	}
 }
 
