@@ -2,9 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -105,6 +109,37 @@ func TestRequestHeadersOfSixteenKiBAreAccepted(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("16 KiB of headers answered %d", resp.StatusCode)
+	}
+}
+
+func TestRequestHeadersOverTheLimitAre431AndTheConnectionCloses(t *testing.T) {
+	a := startBackend(t, "A")
+	l := startLatch(t, "--service", services("chat", a), "--route", "PathPrefix(`/`) -> chat")
+	conn, err := net.Dial("tcp", l.Web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var req strings.Builder
+	req.WriteString("GET /big HTTP/1.1\r\nHost: x\r\n")
+	for i := range 40 {
+		fmt.Fprintf(&req, "X-Big-%d: %s\r\n", i, strings.Repeat("v", 1000))
+	}
+	req.WriteString("\r\n")
+	io.WriteString(conn, req.String())
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading the answer to 40 KB of headers: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("40 KB of headers answered %d; want 431", resp.StatusCode)
+	}
+	// The rest of the oversized header must not be read as a request:
+	// latch closes (a reset, as the client's bytes are left unread).
+	if _, err := io.ReadAll(br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the connection stayed open after 431: %v", err)
 	}
 }
 
