@@ -41,6 +41,9 @@ deps:
 	@# A real kube-apiserver and etcd, built from Go modules and cached in
 	@# ~/.cache/latch-kube (about 12 minutes cold on 2 cores, instant warm).
 	bash testdata/kube/build.sh
+	@# pebble, Let's Encrypt's ACME test server, for the ACME end-to-end
+	@# tests; cached in ~/.cache/latch-acme (about 20 s cold).
+	bash testdata/acme/build.sh
 	@if [ ! -f testdata/socketio/node_modules/.package-lock.json ] || \
 	    [ testdata/socketio/package-lock.json -nt testdata/socketio/node_modules/.package-lock.json ]; then \
 		npm ci --prefix testdata/socketio --no-audit --no-fund; \
@@ -116,3 +119,8 @@ chat-deps:
 chat-bench:
 	$(GO) test -run=NONE -bench=. -benchtime=200x ./chat/
 # --- end chat ---
+
+# --- acme ---
+# The reader of Host(...) names in canonical rules (the ACME host policy).
+FUZZ += ./proxy:FuzzRuleHosts
+# --- end acme ---

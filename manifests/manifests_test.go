@@ -78,6 +78,7 @@ func TestManifests(t *testing.T) {
 		{"the cookie-keys Secret is mounted read-only where --cookie-keys reads it and holds a placeholder latch refuses", checkCookieKeys},
 		{"the ClusterRole grants only get, list and watch on the resources latch reads", checkClusterRole},
 		{"the ClusterRoleBinding gives that role to the ServiceAccount latch runs as", checkBinding},
+		{"the opt-in TLS Role grants only get, list and watch on Secrets it names, to latch's ServiceAccount", checkTLSSecretsRole},
 		{"the Service exposes 8000 and 4443 but not the admin port", checkService},
 		{"the IngressClass is the one latch is told to serve", checkIngressClass},
 		{"the IngressRoute CRDs are structural and the same in both groups", checkCRDs},
@@ -636,6 +637,37 @@ func checkBinding(t *testing.T, b *bundle) {
 	}
 	if am := d.Spec.Template.Spec.AutomountServiceAccountToken; am != nil && !*am {
 		t.Error("latch needs its ServiceAccount token to reach the API server")
+	}
+}
+
+func checkTLSSecretsRole(t *testing.T, b *bundle) {
+	role := find[*rbacv1.Role](t, b, "latch-tls-secrets")
+	readOnly := []string{"get", "list", "watch"}
+	if len(role.Rules) == 0 {
+		t.Fatal("the role has no rules")
+	}
+	for i, r := range role.Rules {
+		if !slices.Equal(slices.Sorted(slices.Values(r.Verbs)), readOnly) {
+			t.Errorf("rule %d grants %v, want exactly %v", i, r.Verbs, readOnly)
+		}
+		if !slices.Equal(r.APIGroups, []string{""}) || !slices.Equal(r.Resources, []string{"secrets"}) {
+			t.Errorf("rule %d grants %v in groups %q, want only secrets in the core group", i, r.Resources, r.APIGroups)
+		}
+		// Without resourceNames the rule would open every Secret of the
+		// namespace, the cookie keys included.
+		if len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, "") || slices.Contains(r.ResourceNames, "latch-cookie-keys") {
+			t.Errorf("rule %d names Secrets %q; want named TLS Secrets only", i, r.ResourceNames)
+		}
+	}
+	rb := find[*rbacv1.RoleBinding](t, b, "latch-tls-secrets")
+	if rb.RoleRef != (rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name}) {
+		t.Errorf("the binding refers to %+v", rb.RoleRef)
+	}
+	d := find[*appsv1.Deployment](t, b, "latch")
+	sa := find[*corev1.ServiceAccount](t, b, d.Spec.Template.Spec.ServiceAccountName)
+	want := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}}
+	if !reflect.DeepEqual(rb.Subjects, want) {
+		t.Errorf("the binding's subjects are %+v, want only %+v", rb.Subjects, want)
 	}
 }
 

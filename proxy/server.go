@@ -59,7 +59,9 @@ type Options struct {
 	Limits Limits
 	// TLS lists the certificates of each TLS entrypoint by name; the one
 	// served is chosen by SNI. Files are re-read every CertPoll (default
-	// 5 s) and swapped in when they change.
+	// 5 s) and swapped in when they change. An entrypoint listed without
+	// files serves TLS with certificates from cluster Secrets alone (see
+	// SetSecretCerts).
 	TLS      map[string][]CertFiles
 	CertPoll time.Duration
 	// HealthChecks are the active checks of services, by service name.
@@ -87,6 +89,9 @@ type Options struct {
 	// Sources makes discovery sources for services; nil supports only
 	// static and DNS services.
 	Sources SourceFactory
+	// ACME gets one TLS entrypoint's certificates from an ACME CA; the
+	// zero value turns it off.
+	ACME ACME
 }
 
 func (o *Options) defaults() {
@@ -145,6 +150,8 @@ type Server struct {
 	unlisted    *unlistedBackends
 	ready       atomic.Bool
 	holds       atomic.Int32
+	acme        *acmeIssuer // nil without ACME
+	secretCerts secretCerts // by TLS entrypoint; fixed by New
 }
 
 // Hold keeps /ping from answering 200 until the returned release is
@@ -174,6 +181,7 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 		access:      newAccessLog(opts.AccessLog, opts.AccessLogFormat),
 		entrypoints: entrypoints,
 		redirects:   redirectPorts(entrypoints, opts.RedirectHTTPS),
+		secretCerts: newSecretCerts(opts.TLS),
 		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second},
 	}
 	names := make([]string, len(entrypoints))
@@ -182,6 +190,7 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 	}
 	s.metrics = newMetrics(names, !opts.DisableMetrics)
 	s.ctrl = newController(s)
+	s.acme = newACMEIssuer(opts.ACME, s.Table, s.log)
 	s.unlisted = &unlistedBackends{newUpstream: func(addr netip.AddrPort) *upstream {
 		a := addr.String()
 		return &upstream{key: "unlisted\x00" + a, addr: addr, service: "unlisted",
@@ -220,18 +229,21 @@ func (s *Server) Run(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
 		}
-		if files := s.opts.TLS[ep.Name]; len(files) > 0 {
+		if files, ok := s.opts.TLS[ep.Name]; ok {
 			store, err := newCertStore(files, s.log.With("entrypoint", ep.Name))
 			if err != nil {
 				ln.Close()
 				closeAll()
 				return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
 			}
-			ln = tls.NewListener(ln, store.config())
+			store.secrets = s.secretCerts[ep.Name]
+			ln = tls.NewListener(ln, s.acme.tlsConfig(ep.Name, store.config()))
 			stores = append(stores, store)
+		} else if s.acme.serves(ep.Name) {
+			ln = tls.NewListener(ln, s.acme.tlsConfig(ep.Name, nil))
 		}
 		ls = append(ls, listener{s.newServer(ep.Name), ln})
-		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String(), "tls", len(s.opts.TLS[ep.Name]) > 0)
+		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String(), "tls", s.secretCerts[ep.Name] != nil || s.acme.serves(ep.Name))
 	}
 	if s.opts.Admin != "" {
 		ln, err := net.Listen("tcp", s.opts.Admin)
@@ -297,7 +309,7 @@ func (s *Server) Run(ctx context.Context) error {
 // newServer returns the fasthttp server of one entrypoint.
 func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                      func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) },
+		Handler:                      s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
 		Name:                         "latch",
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,

@@ -31,6 +31,9 @@ type certStore struct {
 	// seen holds the file contents the current certificates came from.
 	seen [][]byte
 	log  *slog.Logger
+	// secrets holds the certificates from cluster Secrets (see
+	// tlssecrets.go); nil or empty: files only.
+	secrets *atomic.Pointer[sniIndex]
 }
 
 // newCertStore loads every pair; an error names the failing files.
@@ -72,8 +75,11 @@ func (s *certStore) load() (bool, error) {
 }
 
 // run reloads every interval until ctx ends. A bad new file is logged and
-// the certificates in use stay.
+// the certificates in use stay. Without files it returns at once.
 func (s *certStore) run(ctx context.Context, interval time.Duration) {
+	if len(s.files) == 0 {
+		return
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -92,19 +98,35 @@ func (s *certStore) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// certificate picks the first certificate the client supports, by SNI and
-// signature schemes, or the first one as a fallback.
+// certificate picks the first file certificate the client supports, by
+// SNI and signature schemes; else a certificate from a Secret whose names
+// match the SNI; else the first file certificate, or the first from a
+// Secret when there are no files. Files win over Secrets for the names
+// both cover.
 func (s *certStore) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	certs := *s.certs.Load()
-	if len(certs) == 0 {
-		return nil, errors.New("no certificate")
-	}
 	for _, c := range certs {
 		if hello.SupportsCertificate(c) == nil {
 			return c, nil
 		}
 	}
-	return certs[0], nil
+	// Certificates from cluster Secrets.
+	var idx *sniIndex
+	if s.secrets != nil {
+		idx = s.secrets.Load()
+	}
+	if idx != nil {
+		if c := idx.lookup(hello); c != nil {
+			return c, nil
+		}
+	}
+	switch {
+	case len(certs) > 0:
+		return certs[0], nil
+	case idx != nil && idx.first != nil:
+		return idx.first, nil
+	}
+	return nil, errors.New("no certificate")
 }
 
 // config is the TLS configuration of an entrypoint: TLS 1.2 and up, Go's

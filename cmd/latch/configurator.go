@@ -27,6 +27,9 @@ type configurator struct {
 	class string
 	srv   applier
 	log   *slog.Logger
+	// applied, when set, is told every configuration that was applied,
+	// while the configurator's lock is held: it must not call back.
+	applied func(*config.Config)
 
 	mu       sync.Mutex
 	files    [][]byte
@@ -126,7 +129,13 @@ func (c *configurator) applyLocked() error {
 	if err != nil {
 		return err
 	}
-	return c.srv.Apply(cfg)
+	if err := c.srv.Apply(cfg); err != nil {
+		return err
+	}
+	if c.applied != nil {
+		c.applied(cfg)
+	}
+	return nil
 }
 
 func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }

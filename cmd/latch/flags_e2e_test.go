@@ -47,6 +47,7 @@ func TestMalformedInputExitsWithStatus2AndOneClearLine(t *testing.T) {
 		{"a trusted proxy that is not a CIDR", []string{"--trusted-proxies", "10.0.0.0/33"}, []string{"--trusted-proxies", "10.0.0.0/33"}, false},
 		{"a tls flag without key", []string{"--tls", "web=/a.crt"}, []string{"--tls", "NAME=CERT,KEY"}, true},
 		{"a tls flag for an unknown entrypoint", []string{"--tls", "nope=/a.crt,/a.key"}, []string{"--tls", "nope"}, true},
+		{"a tls entrypoint without files when latch reads no cluster routes", []string{"--tls", "web"}, []string{"--tls", "web", "--providers"}, true},
 		{"a redirect to an entrypoint without tls", []string{"--redirect-https", "web=web"}, []string{"--redirect-https", "no --tls"}, true},
 		{"a negative upstream timeout", []string{"--upstream-timeout", "-1s"}, []string{"--upstream-timeout"}, true},
 		{"an unknown flag", []string{"--rout", "x"}, []string{"rout"}, false},

@@ -80,8 +80,9 @@ func (k *kubeOptions) defaultNamespace() string {
 
 // kubeClients are the clients and watchers of one latch process.
 type kubeClients struct {
-	kube   *discovery.Kube
-	routes *discovery.RouteWatcher // nil without --providers
+	kube    *discovery.Kube
+	routes  *discovery.RouteWatcher  // nil without --providers
+	secrets *discovery.SecretWatcher // watches only the TLS Secrets routes name
 }
 
 func (k *kubeOptions) clients(log *slog.Logger) (*kubeClients, error) {
@@ -98,7 +99,7 @@ func (k *kubeOptions) clients(log *slog.Logger) (*kubeClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &kubeClients{kube: kube}
+	out := &kubeClients{kube: kube, secrets: discovery.NewSecretWatcher(cs, log.With("component", "tls-secrets"))}
 	if len(k.providers) > 0 {
 		dyn, err := dynamic.NewForConfig(rc)
 		if err != nil {

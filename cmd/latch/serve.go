@@ -24,6 +24,7 @@ type serveOptions struct {
 	kube          kubeOptions
 	limits        limitOptions
 	tls           tlsOptions
+	acme          acmeOptions
 	health        healthOptions
 	admin         string
 	accessLog     string
@@ -75,6 +76,7 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
 	o.limits.addFlags(fs)
 	o.tls.addFlags(fs)
+	o.acme.addFlags(fs)
 	o.health.addFlags(fs)
 	fs.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "kubeconfig for out-of-cluster access (in a pod, the in-cluster config is used)")
 	fs.StringVar(&o.kube.namespace, "namespace", "", "watch only this namespace (default: all; k8s:// services without a namespace use the pod's own)")
@@ -140,7 +142,11 @@ func (o *serveOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	certs, redirects, err := o.tls.parse(cfg.Entrypoints)
+	certs, redirects, err := o.tls.parse(cfg.Entrypoints, o.acme.entrypoint, o.kube.needed(cfg))
+	if err != nil {
+		return err
+	}
+	acme, err := o.acme.parse(cfg.Entrypoints, certs)
 	if err != nil {
 		return err
 	}
@@ -187,6 +193,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		Limits:             o.limits.Limits,
 		TLS:                certs,
 		RedirectHTTPS:      redirects,
+		ACME:               acme,
 		HealthChecks:       checks,
 		MaxConnsPerBackend: o.limits.maxConnsPerBackend,
 		AccessLog:          access,
@@ -197,26 +204,40 @@ func (o *serveOptions) run(ctx context.Context) error {
 		Sources:            o.kube.sources(kc, log),
 	})
 	conf := newConfigurator(&o.configOptions, o.kube.ingressClass, srv, files, log)
+	var secretWatcher *discovery.SecretWatcher
+	if kc != nil {
+		secretWatcher = kc.secrets
+	}
+	secrets := newTLSSecrets(certs, secretWatcher, srv, log)
+	conf.applied = secrets.setConfig
 	if err := srv.Apply(cfg); err != nil {
 		return usageError{err}
 	}
+	secrets.setConfig(cfg)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	if kc != nil {
 		wg.Go(func() { kc.kube.Run(ctx) })
+		if secrets.watching() {
+			release := srv.Hold()
+			wg.Go(func() { secrets.run(ctx, release) })
+		}
 		if kc.routes != nil {
 			release := srv.Hold()
 			wg.Go(func() {
 				err := kc.routes.Run(ctx, func(objs []discovery.Object) {
 					conf.setObjects(objs)
+					secrets.settle()
 					release()
 				})
 				if err != nil {
 					log.Error("watching cluster routes stopped", "err", err)
 				}
 			})
+		} else {
+			secrets.settle()
 		}
 	}
 	if len(o.files) > 0 {

@@ -16,12 +16,18 @@ type tlsOptions struct {
 }
 
 func (o *tlsOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringArrayVar(&o.certs, "tls", nil, "serve entrypoint NAME over TLS with a PEM certificate and key: NAME=CERT,KEY (repeatable; several per entrypoint are chosen by SNI; reloaded when the files change)")
+	fs.StringArrayVar(&o.certs, "tls", nil, "serve entrypoint NAME over TLS: NAME=CERT,KEY with PEM files (repeatable; chosen by SNI; reloaded when the files change), "+
+		"or NAME alone for certificates from cluster Secrets only. Every TLS entrypoint also serves, after its files, the kubernetes.io/tls Secrets "+
+		"that IngressRoutes (spec.tls.secretName) and Ingresses (spec.tls) name; reading them needs --providers and the opt-in Role of manifests/latch-tls-secrets-rbac.yaml")
 	fs.StringArrayVar(&o.redirects, "redirect-https", nil, "answer every request on entrypoint FROM with a 308 to TLS entrypoint TO: FROM=TO")
 }
 
-// parse checks the flags against the entrypoints.
-func (o *tlsOptions) parse(eps []config.Entrypoint) (map[string][]proxy.CertFiles, map[string]string, error) {
+// parse checks the flags against the entrypoints; acme names the --acme
+// entrypoint, which may be a redirect target without --tls files; cluster
+// says whether latch reads the cluster, without which --tls NAME alone
+// could never serve a certificate. In the result, every TLS entrypoint is
+// a key; one with no files serves certificates from Secrets only.
+func (o *tlsOptions) parse(eps []config.Entrypoint, acme string, cluster bool) (map[string][]proxy.CertFiles, map[string]string, error) {
 	known := map[string]bool{}
 	for _, ep := range eps {
 		known[ep.Name] = true
@@ -30,11 +36,20 @@ func (o *tlsOptions) parse(eps []config.Entrypoint) (map[string][]proxy.CertFile
 	for _, v := range o.certs {
 		name, files, ok := strings.Cut(v, "=")
 		cert, key, ok2 := strings.Cut(files, ",")
-		if !ok || !ok2 || name == "" || cert == "" || key == "" || strings.Contains(key, ",") {
-			return nil, nil, usagef("--tls: %q: expected NAME=CERT,KEY (e.g. websecure=/etc/latch/tls.crt,/etc/latch/tls.key)", v)
+		if ok && (!ok2 || name == "" || cert == "" || key == "" || strings.Contains(key, ",")) || name == "" {
+			return nil, nil, usagef("--tls: %q: expected NAME=CERT,KEY (e.g. websecure=/etc/latch/tls.crt,/etc/latch/tls.key), or NAME alone for certificates from cluster Secrets", v)
 		}
 		if !known[name] {
 			return nil, nil, usagef("--tls: %q: no entrypoint named %q (declare it with --entrypoint %s=:4443)", v, name, name)
+		}
+		if !ok {
+			if !cluster {
+				return nil, nil, usagef("--tls: %q: an entrypoint without certificate files serves only the TLS Secrets that cluster routes name, so it needs --providers ingressroute or ingress; or give NAME=CERT,KEY", v)
+			}
+			if _, dup := certs[name]; !dup {
+				certs[name] = nil
+			}
+			continue
 		}
 		certs[name] = append(certs[name], proxy.CertFiles{Cert: cert, Key: key})
 	}
@@ -46,10 +61,15 @@ func (o *tlsOptions) parse(eps []config.Entrypoint) (map[string][]proxy.CertFile
 			return nil, nil, usagef("--redirect-https: %q: expected FROM=TO entrypoint names (e.g. web=websecure)", v)
 		case !known[from] || !known[to]:
 			return nil, nil, usagef("--redirect-https: %q: both must be declared entrypoints", v)
-		case len(certs[to]) == 0:
-			return nil, nil, usagef("--redirect-https: %q: entrypoint %q has no --tls certificate", v, to)
+		case !hasKey(certs, to) && to != acme:
+			return nil, nil, usagef("--redirect-https: %q: entrypoint %q has no --tls certificate and is not the --acme one", v, to)
 		}
 		redirects[from] = to
 	}
 	return certs, redirects, nil
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
 }

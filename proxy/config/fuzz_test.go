@@ -137,6 +137,7 @@ func FuzzParseFile(f *testing.F) {
 	}
 	f.Add([]byte("--- {services: {a: {dns: \"a:1\"}}}\n...\n---\nroutes: [{rule: \"x\", service: a}]"))
 	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte(ingressRouteWithTLS("traefik.io", "  namespace: prod\n", "  entryPoints: [websecure]\n", "  tls:\n    secretName: chat-tls\n")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.ParseFile("f.yaml", data)
 		if err != nil {

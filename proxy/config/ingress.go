@@ -17,8 +17,11 @@ import (
 //     at priority 1, so every other route wins over it;
 //   - the backend service becomes the Implied Kubernetes service
 //     "SERVICE.NAMESPACE.PORT" (unique per namespace and port);
-//   - Ingresses carry no stickiness: routes are plain. tls is ignored here
-//     (latch serves the entrypoints it is given).
+//   - Ingresses carry no stickiness: routes are plain;
+//   - each tls[i] with a secretName becomes a TLSSecret in the Ingress's
+//     namespace, served on every TLS entrypoint by SNI: by the
+//     certificate's SANs and by tls[i].hosts. A tls[i] without secretName
+//     names no certificate and is skipped.
 //
 // An Ingress of another class, or of none (unless the class is also given
 // by the legacy annotation kubernetes.io/ingress.class), yields an empty
@@ -32,7 +35,11 @@ type ingress struct {
 	Spec struct {
 		IngressClassName *string         `json:"ingressClassName"`
 		DefaultBackend   *ingressBackend `json:"defaultBackend"`
-		Rules            []struct {
+		TLS              []struct {
+			Hosts      []string `json:"hosts"`
+			SecretName string   `json:"secretName"`
+		} `json:"tls"`
+		Rules []struct {
 			Host string `json:"host"`
 			HTTP *struct {
 				Paths []struct {
@@ -132,6 +139,23 @@ func ParseIngress(j []byte, class string) (*Config, error) {
 		if err := add(id+"#default", "PathPrefix(`/`)", 1, *ing.Spec.DefaultBackend); err != nil {
 			return nil, errorf("ingress %s: defaultBackend: %w", id, err)
 		}
+	}
+	for i, t := range ing.Spec.TLS {
+		if t.SecretName == "" {
+			continue
+		}
+		if !validDNSSubdomain(t.SecretName) {
+			return nil, errorf("ingress %s: tls[%d].secretName %s: expected %s", id, i, quote(t.SecretName), secretNameRule)
+		}
+		ts := TLSSecret{Namespace: ns, Name: t.SecretName, Origin: "ingress " + id}
+		for j, h := range t.Hosts {
+			h = strings.ToLower(h)
+			if !validTLSHost(h) {
+				return nil, errorf("ingress %s: tls[%d].hosts[%d] %s: expected %s", id, i, j, quote(h), tlsHostRule)
+			}
+			ts.Hosts = append(ts.Hosts, h)
+		}
+		cfg.TLSSecrets = append(cfg.TLSSecrets, ts)
 	}
 	return cfg, nil
 }

@@ -24,11 +24,15 @@ import (
 //     digits derived from the route name.
 //   - strategy RoundRobin or wrr maps to roundrobin, p2c to p2c; an absent
 //     strategy keeps latch's default, leastconn (Traefik's is wrr).
+//   - spec.tls.secretName becomes a TLSSecret in the object's namespace,
+//     for the object's entryPoints: the TLS entrypoints among them serve its
+//     certificate by SNI. The rest of spec.tls (options, store,
+//     certResolver, domains) is ignored: latch serves TLS on the entrypoints
+//     given --tls, whatever a route asks.
 //   - Ignored, as they do not change which backend serves a request:
-//     spec.tls (latch serves the entrypoints it is given), syntax (the rules
-//     package reads both dialects), observability, passHostHeader,
-//     responseForwarding, serversTransport, healthCheck, nativeLB,
-//     nodePortLB, and weight with a single service.
+//     syntax (the rules package reads both dialects), observability,
+//     passHostHeader, responseForwarding, serversTransport, healthCheck,
+//     nativeLB, nodePortLB, and weight with a single service.
 //   - Errors, because latch would otherwise serve the route differently
 //     from Traefik: middlewares, several (weighted) services, services of
 //     kind TraefikService, scheme https or h2c, partitioned cookies.
@@ -94,9 +98,18 @@ type ingressRoute struct {
 }
 
 type irSpec struct {
-	EntryPoints []string        `json:"entryPoints"`
-	Routes      []irRoute       `json:"routes"`
-	TLS         json.RawMessage `json:"tls"`
+	EntryPoints []string  `json:"entryPoints"`
+	Routes      []irRoute `json:"routes"`
+	TLS         *irTLS    `json:"tls"`
+}
+
+// irTLS is spec.tls; only secretName is read.
+type irTLS struct {
+	SecretName   string          `json:"secretName"`
+	Options      json.RawMessage `json:"options"`
+	Store        json.RawMessage `json:"store"`
+	CertResolver string          `json:"certResolver"`
+	Domains      json.RawMessage `json:"domains"`
 }
 
 type irRoute struct {
@@ -190,6 +203,16 @@ func parseIngressRoute(file string, doc []byte, line int) (*Config, error) {
 		svc.Origin = file + " (implied by IngressRoute " + id + ")"
 		c.Routes = append(c.Routes, r)
 		c.Services = append(c.Services, svc)
+	}
+	if t := ir.Spec.TLS; t != nil && t.SecretName != "" {
+		ts := TLSSecret{Namespace: meta.Namespace, Name: t.SecretName, Origin: file + " (IngressRoute " + id + ")"}
+		if len(ir.Spec.EntryPoints) > 0 {
+			ts.Entrypoints = append([]string(nil), ir.Spec.EntryPoints...)
+		}
+		if !validDNSSubdomain(ts.Name) {
+			return nil, errorf("%s: tls.secretName %s: expected %s", ctx, quote(ts.Name), secretNameRule)
+		}
+		c.TLSSecrets = append(c.TLSSecrets, ts)
 	}
 	return c, nil
 }

@@ -7,7 +7,8 @@ import (
 
 // Merge combines configurations from several sources (flags, files) into a
 // new Config; nil parts are skipped and the parts are not modified. Order is
-// kept: entrypoints, services and routes appear in the order of the parts.
+// kept: entrypoints, services, routes and TLS secrets appear in the order
+// of the parts.
 //
 // Nothing is overridden silently: an entrypoint, service or named route
 // declared by two parts is an error naming both origins. The one exception
@@ -92,6 +93,16 @@ func Merge(parts ...*Config) (*Config, error) {
 				routes[r.Name] = r
 			}
 			out.Routes = append(out.Routes, r.clone())
+		}
+	}
+	// Several objects may name one Secret: each reference is kept, with
+	// its own entrypoints and hosts.
+	for _, p := range parts {
+		if p == nil {
+			continue
+		}
+		for _, ts := range p.TLSSecrets {
+			out.TLSSecrets = append(out.TLSSecrets, ts.clone())
 		}
 	}
 	if len(errs) > 0 {

@@ -80,6 +80,9 @@ type Config struct {
 	Entrypoints []Entrypoint
 	Services    []Service
 	Routes      []Route
+	// TLSSecrets are the certificates that IngressRoutes and Ingresses
+	// name; two objects may name the same Secret.
+	TLSSecrets []TLSSecret
 }
 
 // Entrypoint is a listener.
@@ -88,6 +91,29 @@ type Entrypoint struct {
 	Addr   string // normalized [HOST]:PORT: ":8000", "127.0.0.1:8000", "[::1]:8000"
 	Origin string // "--entrypoint", a file name, ...
 }
+
+// TLSSecret names a Kubernetes Secret of type kubernetes.io/tls whose
+// certificate the TLS entrypoints serve, chosen by SNI. latch reads only
+// the Secrets named here, and only for entrypoints that serve TLS.
+type TLSSecret struct {
+	// Namespace is that of the object naming the Secret (a Secret is never
+	// read across namespaces); never empty.
+	Namespace string
+	// Name is the Secret's name, a DNS subdomain.
+	Name string
+	// Hosts are extra SNI names for the certificate besides its own SANs
+	// (an Ingress's spec.tls[].hosts, "*.example.com" allowed); nil for
+	// IngressRoutes.
+	Hosts []string
+	// Entrypoints are the IngressRoute's entryPoints; nil: every TLS
+	// entrypoint.
+	Entrypoints []string
+	// Origin names the object: "ingress NS/NAME", "FILE (IngressRoute NS/NAME)".
+	Origin string
+}
+
+// String returns the Secret as NAMESPACE/NAME.
+func (s TLSSecret) String() string { return s.Namespace + "/" + s.Name }
 
 // DefaultEntrypoint is the listener to add when no part declares one.
 func DefaultEntrypoint() Entrypoint {
@@ -306,7 +332,20 @@ func (c *Config) Clone() *Config {
 	for _, r := range c.Routes {
 		out.Routes = append(out.Routes, r.clone())
 	}
+	for _, ts := range c.TLSSecrets {
+		out.TLSSecrets = append(out.TLSSecrets, ts.clone())
+	}
 	return out
+}
+
+func (s TLSSecret) clone() TLSSecret {
+	if s.Hosts != nil {
+		s.Hosts = append([]string(nil), s.Hosts...)
+	}
+	if s.Entrypoints != nil {
+		s.Entrypoints = append([]string(nil), s.Entrypoints...)
+	}
+	return s
 }
 
 func (r Route) clone() Route {

@@ -6,11 +6,12 @@ import (
 
 // Validate checks a complete configuration (after Merge and defaults):
 // every field is well formed; entrypoint names and addresses, service names
-// and route names are unique; routes name existing services, and existing
-// entrypoints when any entrypoint is declared. It returns nil or an
-// errors.Join of one-line errors, one per problem, in declaration order;
-// callers may print them one per line (errors.Join's Error does exactly
-// that) or take them apart with Unwrap() []error.
+// and route names are unique; routes name existing services, and routes
+// and TLS secrets name existing entrypoints when any entrypoint is
+// declared. It returns nil or an errors.Join of one-line errors, one per
+// problem, in declaration order; callers may print them one per line
+// (errors.Join's Error does exactly that) or take them apart with
+// Unwrap() []error.
 func (c *Config) Validate() error {
 	if c == nil {
 		return nil
@@ -76,6 +77,18 @@ func (c *Config) Validate() error {
 			if len(c.Entrypoints) > 0 && !hasKey(epNames, ep) {
 				errs = append(errs, errorf("route %s references unknown entrypoint %s (known: %s)",
 					quote(r.Name), quote(ep), knownList(keys(epNames))))
+			}
+		}
+	}
+	for _, ts := range c.TLSSecrets {
+		if err := validateTLSSecret(ts); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, ep := range ts.Entrypoints {
+			if len(c.Entrypoints) > 0 && !hasKey(epNames, ep) {
+				errs = append(errs, errorf("TLS secret %s of %s references unknown entrypoint %s (known: %s)",
+					quote(ts.String()), ts.Origin, quote(ep), knownList(keys(epNames))))
 			}
 		}
 	}
