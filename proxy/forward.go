@@ -62,7 +62,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision
 		return
 	}
 	// Streamed bodies skip fasthttp's own size check: a declared length
-	// over the limit is refused before anything reaches a backend.
+	// over the limit is refused before anything reaches a backend; a
+	// chunked body is counted as it streams (limitBody, in forward).
 	if ctx.Request.Header.ContentLength() > s.opts.Limits.MaxBodyBytes {
 		s.reply(ctx, start, nil, fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
 		ctx.SetConnectionClose()
@@ -154,17 +155,34 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 
 	resp := fasthttp.AcquireResponse()
 	up := d.upstream()
+	// Ask before Do: fasthttp drops a body stream once it has sent it.
+	streamed := req.IsBodyStream()
+	lim := s.limitBody(req)
 	up.backend.Acquire()
 	err := up.client.Do(req, resp)
+	if lim != nil && s.releaseLimit(req, lim) && err != nil {
+		// A chunked body crossed the limit while the request was being
+		// written. fasthttp closes a backend connection whose request
+		// write failed instead of pooling it, so the backend saw at most
+		// a truncated body (nothing at all when the first read crossed:
+		// the header goes out with the first chunk), and HostClient reads
+		// no answer before the whole request is written, so the client
+		// has had no byte yet.
+		up.backend.Release()
+		fasthttp.ReleaseResponse(resp)
+		s.reply(ctx, start, d, fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
+		ctx.SetConnectionClose()
+		return
+	}
 	if err != nil && isDialError(err) {
 		s.failed(up, start)
-		if isIdempotent(req) && !req.IsBodyStream() && s.repick(d, up.backend, start.UnixNano()) {
-			up.backend.Release()
-			up = d.upstream()
-			up.backend.Acquire()
-			resp.Reset()
-			err = up.client.Do(req, resp)
-		}
+	}
+	if err != nil && retryElsewhere(req, streamed, err) && s.repick(d, up.backend, start.UnixNano()) {
+		up.backend.Release()
+		up = d.upstream()
+		up.backend.Acquire()
+		resp.Reset()
+		err = up.client.Do(req, resp)
 	}
 	if err != nil {
 		up.backend.Release()
@@ -271,6 +289,38 @@ func (s *Server) trusted(ip netip.Addr) bool {
 func isIdempotent(req *fasthttp.Request) bool {
 	h := &req.Header
 	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete() || h.IsTrace()
+}
+
+// retryElsewhere reports whether a request that failed with err may go to
+// another backend: its method is idempotent, so repeating it is harmless
+// (RFC 9110 section 9.2.2), and it had no body streaming from the client
+// (streamed, as it was before the first attempt), which cannot be sent
+// twice; and it failed to connect, or its connections broke before an
+// answer came (a backend killed with pooled connections open fails every
+// retry HostClient makes on them). Not after a timeout, which
+// --upstream-timeout bounds for the whole exchange, nor when the backend's
+// connection queue is full, which is answered 503.
+func retryElsewhere(req *fasthttp.Request, streamed bool, err error) bool {
+	if !isIdempotent(req) || streamed {
+		return false
+	}
+	return isDialError(err) || !isTimeout(err) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+}
+
+// isTimeout reports whether err is a timeout, fasthttp's or the network's.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, fasthttp.ErrDialTimeout) || errors.As(err, &te) && te.Timeout()
+}
+
+// retryOnDeadConn tells a HostClient whether to try a failed request again
+// on another connection to the same backend: an idempotent one, when a
+// pooled connection turned out dead (the backend closed or reset it), as
+// fasthttp does by default; never after a timeout, since the backend has
+// the request already and --upstream-timeout bounds the whole answer
+// (fasthttp's default would wait it out up to five times).
+func retryOnDeadConn(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	return false, !isTimeout(err) && isIdempotent(req)
 }
 
 // isDialError reports whether err happened before the request could reach

@@ -144,6 +144,7 @@ type Server struct {
 	streams sync.Pool // *bodyStream
 	engine  *engine   // runs plain-TCP tunnels; nil: goroutines run them all
 	bufs    upgradeBufs
+	limits  sync.Pool // *bodyLimit
 
 	entrypoints []config.Entrypoint
 	redirects   map[string]string // entrypoint -> ":PORT" of its https target
@@ -348,6 +349,7 @@ func (s *Server) newHostClient(addr string) *fasthttp.HostClient {
 		// escaped through "..", encoded slashes or dot segments.
 		DisablePathNormalizing: false,
 		StreamResponseBody:     true,
+		RetryIfErr:             retryOnDeadConn,
 		Dial: func(addr string) (net.Conn, error) {
 			return s.dialer.Dial("tcp", addr)
 		},
