@@ -57,6 +57,9 @@ func (n *node) constraint() constraint {
 // accepts: each host, and the same without or with one trailing dot.
 // Hosts too long for the Index's lookup buffer leave the host open.
 func hostConstraint(hosts []string) constraint {
+	if !indexable(hosts) {
+		return constraint{anyHost: true}
+	}
 	var keys []string
 	for _, h := range hosts {
 		keys = append(keys, h, h+".")
@@ -64,13 +67,19 @@ func hostConstraint(hosts []string) constraint {
 			keys = append(keys, h[:len(h)-1])
 		}
 	}
-	for _, k := range keys {
-		if len(k) > maxHostKey {
-			return constraint{anyHost: true}
-		}
-	}
 	slices.Sort(keys)
 	return constraint{hosts: slices.Compact(keys)}
+}
+
+// indexable reports whether every key hostConstraint would list for hosts
+// fits the Index's lookup buffer; the longest is a host with a dot added.
+func indexable(hosts []string) bool {
+	for _, h := range hosts {
+		if len(h)+1 > maxHostKey {
+			return false
+		}
+	}
+	return true
 }
 
 // and combines the constraints of two conjuncts: both must hold.

@@ -11,7 +11,7 @@ import (
 // A small vocabulary makes random rules and requests collide often, so the
 // index is exercised on overlapping hosts, prefixes and ties.
 var (
-	genHosts   = []string{"a.com", "b.com", "A.com.", "c.org", "x.a.com", strings.Repeat("long", 70) + ".com"}
+	genHosts   = []string{"a.com", "b.com", "A.com.", "c.org", "x.a.com", ".", strings.Repeat("long", 70) + ".com"}
 	genPaths   = []string{"/", "/api", "/api/", "/api/v1", "/api/v1/users", "/socket.io", "/meta", "/x", "/xy"}
 	genMethods = []string{"GET", "POST"}
 )
@@ -56,7 +56,7 @@ func randomRule(r *rand.Rand, depth int) string {
 	case 9:
 		return fmt.Sprintf("Method(%s)", q(pick(r, genMethods)))
 	case 10:
-		return fmt.Sprintf("Header(%s, %s)", q("X-A"), q(pick(r, []string{"1", "2"})))
+		return fmt.Sprintf("Header(%s, %s)", q(pick(r, []string{"X-A", "x-b"})), q(pick(r, []string{"1", "2"})))
 	}
 	return fmt.Sprintf("Query(%s)", q(pick(r, []string{"a=1", "a="})))
 }
@@ -74,13 +74,19 @@ func randomRequest(r *rand.Rand) *fakeRequest {
 	if r.IntN(4) == 0 {
 		host += ":8080"
 	}
-	if r.IntN(20) == 0 {
+	switch r.IntN(20) {
+	case 0:
 		host = strings.Repeat("h", maxHostKey+1)
+	case 1:
+		host = pick(r, []string{"", ":8080", "..", " A.com "})
 	}
 	path := pick(r, genPaths) + pick(r, []string{"", "", "/", "x", "/users", "/v2/x"})
 	opts := []func(*fakeRequest){method(pick(r, genMethods))}
 	if r.IntN(2) == 0 {
 		opts = append(opts, header("X-A", pick(r, []string{"1", "2"})))
+	}
+	if r.IntN(2) == 0 {
+		opts = append(opts, header("X-B", pick(r, []string{"1", "2"})))
 	}
 	if r.IntN(2) == 0 {
 		opts = append(opts, query("a", pick(r, []string{"1", "2"})))

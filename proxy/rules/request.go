@@ -10,8 +10,10 @@ import (
 // Every returned slice needs to stay valid only until the Match call that
 // asked for it returns; matching never keeps or modifies one. Methods may be
 // called several times per Match and must not allocate if Match is to stay
-// allocation-free. Implement Request on a pointer type so that passing it as
-// an interface allocates nothing.
+// allocation-free. Answers must not change during a Match: an Index may
+// reuse one answer to Path, Method or Header for several rules. Implement
+// Request on a pointer type so that passing it as an interface allocates
+// nothing.
 type Request interface {
 	// Host returns the Host header as sent: it may carry a :port suffix and
 	// is not lowercased.
@@ -116,10 +118,9 @@ func equalFold(b []byte, s string) bool {
 	return true
 }
 
-// hostKey writes the lowercase canonical host of h into buf, for looking up
-// the Index's host buckets. ok is false when it does not fit.
+// hostKey writes the canonical host h (see canonHost) lowercased into buf,
+// for looking up the Index's host buckets. ok is false when it does not fit.
 func hostKey(buf *[maxHostKey]byte, h []byte) (key []byte, ok bool) {
-	h = canonHost(h)
 	if len(h) > len(buf) {
 		return nil, false
 	}

@@ -7,19 +7,20 @@ import "bytes"
 // two tries; more than this falls back to a full scan.
 const maxCursors = 32
 
-// cursors holds the rank lists a lookup merges; it lives on the caller's
-// stack.
+// cursors holds the candidate lists a lookup merges, as ranges of
+// Index.cands; it lives on the caller's stack.
 type cursors struct {
-	lists [maxCursors][]int32
+	lists [maxCursors]span
 	n     int
 }
 
-// trie is a radix tree of required path prefixes. Each node lists, in
+// trie is a radix tree of required path prefixes, used only while an Index
+// is built (see tnode for the form lookups read). Each node lists, in
 // ascending rank order, the entries whose prefix ends exactly there.
 type trie struct {
 	label  string // edge from the parent
 	ranks  []int32
-	firsts []byte // first byte of each kid's label, for IndexByte
+	firsts []byte // first byte of each kid's label
 	kids   []*trie
 }
 
@@ -47,48 +48,95 @@ func (t *trie) insert(prefix string, rank int32) {
 	n.ranks = append(n.ranks, rank)
 }
 
-// collect appends to c the rank lists of every node whose prefix starts
-// path. It reports false when c overflows.
-func (t *trie) collect(path []byte, c *cursors) bool {
-	n := t
+// tnode is a trie node as lookups read it: one element of Index.nodes,
+// with its strings in Index.text and its candidates in Index.cands. A
+// node's kids are contiguous in Index.nodes, in the order of firsts.
+type tnode struct {
+	label  span // edge from the parent
+	firsts span // first byte of each kid's label
+	kids   int32
+	cands  span // in ascending rank order
+}
+
+// flatten appends t to b breadth first and returns the root's index. cands
+// appends the candidates for a node's ranks and returns their range.
+func (b *builder) flatten(t *trie, cands func(ranks []int32) span) int32 {
+	root := int32(len(b.nodes))
+	b.nodes = append(b.nodes, tnode{})
+	queue := append(b.queue[:0], t)
+	defer func() { b.queue = queue[:0] }()
+	for i := 0; i < len(queue); i++ {
+		n := queue[i]
+		at := root + int32(i)
+		kids := int32(len(b.nodes))
+		for _, k := range n.kids {
+			b.nodes = append(b.nodes, tnode{label: b.str(k.label)})
+		}
+		queue = append(queue, n.kids...)
+		b.nodes[at].kids = kids
+		b.nodes[at].firsts = span{off: uint32(len(b.text)), n: uint32(len(n.firsts))}
+		b.text = append(b.text, n.firsts...)
+		b.nodes[at].cands = cands(n.ranks)
+	}
+	return root
+}
+
+// collect adds to c the candidate lists of every node under root whose
+// prefix starts path. It reports false when c overflows.
+func (ix *Index) collect(root int32, path []byte, c *cursors) bool {
+	n := &ix.nodes[root]
 	for {
-		if len(n.ranks) > 0 {
+		if n.cands.n > 0 {
 			if c.n == maxCursors {
 				return false
 			}
-			c.lists[c.n] = n.ranks
+			c.lists[c.n] = n.cands
 			c.n++
 		}
-		if len(path) == 0 {
+		if len(path) == 0 || n.firsts.n == 0 {
 			return true
 		}
-		i := bytes.IndexByte(n.firsts, path[0])
+		i := indexByte(ix.text[n.firsts.off:n.firsts.off+n.firsts.n], path[0])
 		if i < 0 {
 			return true
 		}
-		k := n.kids[i]
-		if len(path) < len(k.label) || string(path[:len(k.label)]) != k.label {
+		n = &ix.nodes[n.kids+int32(i)]
+		label := ix.text[n.label.off : n.label.off+n.label.n]
+		if len(path) < len(label) || string(path[:len(label)]) != string(label) {
 			return true
 		}
-		path = path[len(k.label):]
-		n = k
+		path = path[len(label):]
 	}
 }
 
-// next pops the smallest rank across all lists, or returns false when all
-// are exhausted.
-func (c *cursors) next() (int32, bool) {
+// next pops the candidate of smallest rank across all lists and returns its
+// index in cands, or false when all lists are exhausted.
+func (c *cursors) next(cands []cand) (int, bool) {
 	best := -1
 	var rank int32
 	for i := range c.n {
 		l := c.lists[i]
-		if len(l) > 0 && (best < 0 || l[0] < rank) {
-			best, rank = i, l[0]
+		if l.n > 0 && (best < 0 || cands[l.off].rank < rank) {
+			best, rank = i, cands[l.off].rank
 		}
 	}
 	if best < 0 {
 		return 0, false
 	}
-	c.lists[best] = c.lists[best][1:]
-	return rank, true
+	l := &c.lists[best]
+	at := int(l.off)
+	l.off++
+	l.n--
+	return at, true
+}
+
+// indexByte is bytes.IndexByte for the few bytes of a node's firsts, where
+// a loop beats the call into assembly.
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
 }
