@@ -54,45 +54,59 @@ func (e *engine) stop() {
 // join hands a tunnel's two connections to a loop. toBackend and toClient
 // are bytes already read from one side for the other (the client's bytes
 // past the upgrade request, the backend's past its 101). done runs once, on
-// the loop, when the tunnel has closed. join reports false, having taken
-// nothing, when either connection is not a plain TCP socket.
+// the loop, when the tunnel has closed.
+//
+// The loop works on duplicates of the two sockets' descriptors, so join
+// closes both connections once it has them: nothing of Go's (netpoll
+// registration, buffers, the server's hijack state) stays behind per
+// tunnel, and a server that closes the client connection after its hijack
+// handler returns closes only its own descriptor. join reports false,
+// having closed nothing, when either connection is not a plain TCP socket
+// or the engine has stopped.
 func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done func()) (*etunnel, bool) {
-	cfd, ok1 := tcpFD(client)
-	bfd, ok2 := tcpFD(backend)
-	if !ok1 || !ok2 {
+	cfd, err := dupTCP(client)
+	if err != nil {
+		return nil, false
+	}
+	bfd, err := dupTCP(backend)
+	if err != nil {
+		unix.Close(cfd)
 		return nil, false
 	}
 	et := &etunnel{
 		fd:   [2]int{cfd, bfd},
-		conn: [2]net.Conn{client, backend},
 		pend: [2][]byte{toBackend, toClient},
 		done: done,
 		last: time.Now().UnixNano(),
 	}
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	if err := l.add(et); err != nil {
+		unix.Close(cfd)
+		unix.Close(bfd)
 		return nil, false
 	}
+	client.Close()
+	backend.Close()
 	return et, true
 }
 
-// tcpFD returns c's file descriptor when c is a plain TCP connection. The
-// descriptor stays valid while c is open; the engine closes c only on its
-// loop, after removing the descriptor from epoll.
-func tcpFD(c net.Conn) (int, bool) {
+// dupTCP returns a close-on-exec duplicate of c's descriptor when c is a
+// plain TCP connection. The duplicate shares the socket and its
+// non-blocking mode; closing c afterwards leaves the socket open.
+func dupTCP(c net.Conn) (int, error) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return 0, false
+		return -1, errors.New("not a TCP connection")
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return 0, false
+		return -1, err
 	}
-	fd := -1
-	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
-		return 0, false
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
 	}
-	return fd, true
+	return fd, derr
 }
 
 // Sides of a tunnel, as indexes into etunnel's arrays.
@@ -104,8 +118,7 @@ const (
 // etunnel is one tunnel on a loop. Everything but closing and closed is
 // owned by the loop (read and written under its mutex).
 type etunnel struct {
-	fd   [2]int
-	conn [2]net.Conn // held so the descriptors stay open; closed by the loop
+	fd [2]int // owned: the loop closes them
 	// pend[i] holds bytes read from side i that side 1-i has not yet
 	// taken; while it is not empty, side i is not read (back-pressure).
 	pend     [2][]byte
@@ -345,7 +358,7 @@ func (l *eloop) sweep(now int64) {
 	}
 }
 
-// close ends et: its sockets leave epoll and are closed, its slot is freed
+// close ends et: its descriptors leave epoll and are closed, its slot is freed
 // and its done hook runs. Called on the loop with l.mu held.
 func (l *eloop) close(et *etunnel) {
 	et.mu.Lock()
@@ -353,7 +366,7 @@ func (l *eloop) close(et *etunnel) {
 	et.mu.Unlock()
 	for side := range 2 {
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[side], nil)
-		et.conn[side].Close()
+		unix.Close(et.fd[side])
 	}
 	l.slots[et.slot] = nil
 	l.free = append(l.free, et.slot)

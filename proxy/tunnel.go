@@ -116,10 +116,11 @@ type tunnel struct {
 	last atomic.Int64
 }
 
-// runTunnel runs t once the 101 has gone to the client on c. It registers
-// the tunnel, then hands both connections to the engine when they are
-// plain TCP sockets, and otherwise copies on this goroutine until the
-// tunnel ends.
+// runTunnel runs t once the 101 has gone to the client on c, in fasthttp's
+// hijack handler. It registers the tunnel, then hands both sockets to the
+// engine when they are plain TCP and returns, letting fasthttp recycle its
+// buffers and close its descriptor; otherwise it copies on this goroutine
+// until the tunnel ends.
 func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 	if !s.tunnels.add(t) {
 		c.Close()
