@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,9 +153,13 @@ func (et *etunnel) shutdown() {
 // word holds no Go pointer.
 type eloop struct {
 	epfd, wakefd int
-	idle         time.Duration
-	sweepEvery   time.Duration
-	stopping     atomic.Bool
+	// ep is epfd as a pollable file: the loop waits for it to become
+	// readable in Go's netpoller, parking a goroutine instead of blocking
+	// a thread (and, under GOMAXPROCS=1, the only P) in epoll_wait.
+	ep         *os.File
+	idle       time.Duration
+	sweepEvery time.Duration
+	stopping   atomic.Bool
 
 	mu    sync.Mutex // held by the loop while it handles a batch, and by add
 	slots []*etunnel
@@ -171,19 +176,28 @@ func newLoop(idle time.Duration) (*eloop, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel engine: epoll: %w", err)
 	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("tunnel engine: epoll: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "tunnel-epoll") // non-blocking: pollable
+	if err := ep.SetReadDeadline(time.Time{}); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("tunnel engine: epoll descriptor not pollable: %w", err)
+	}
 	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		unix.Close(epfd)
+		ep.Close()
 		return nil, fmt.Errorf("tunnel engine: eventfd: %w", err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeTag}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(epfd)
+		ep.Close()
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
 	}
 	return &eloop{
-		epfd: epfd, wakefd: wakefd, idle: idle,
+		epfd: epfd, ep: ep, wakefd: wakefd, idle: idle,
 		sweepEvery: min(max(idle/8, 10*time.Millisecond), time.Second),
 		buf:        make([]byte, 64<<10),
 	}, nil
@@ -235,28 +249,29 @@ func (l *eloop) add(et *etunnel) error {
 // closes the tunnels left on it and its descriptors.
 func (l *eloop) run() {
 	events := make([]unix.EpollEvent, 256)
-	lastSweep := time.Now().UnixNano()
-	timeout := int(l.sweepEvery / time.Millisecond)
-	for !l.stopping.Load() {
-		n, err := unix.EpollWait(l.epfd, events, timeout)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			break // only a broken epoll descriptor gets here
-		}
-		now := time.Now().UnixNano()
-		l.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
-			if ev.Fd == wakeTag {
-				var b [8]byte
-				unix.Read(l.wakefd, b[:])
-				continue
+	rc, err := l.ep.SyscallConn()
+	lastSweep := time.Now()
+	for err == nil && !l.stopping.Load() {
+		l.ep.SetReadDeadline(lastSweep.Add(l.sweepEvery))
+		err = rc.Read(func(fd uintptr) bool {
+			n, werr := unix.EpollWait(int(fd), events, 0)
+			if n <= 0 {
+				// Nothing ready: wait for the epoll descriptor to turn
+				// readable. Any other error means a broken descriptor.
+				return werr != nil && werr != unix.EINTR && werr != unix.EAGAIN
 			}
-			l.handle(ev, now)
+			l.batch(events[:n])
+			return true
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
 		}
-		if now-lastSweep >= int64(l.sweepEvery) {
+		if now := time.Now(); now.Sub(lastSweep) >= l.sweepEvery {
 			lastSweep = now
-			l.sweep(now)
+			l.mu.Lock()
+			l.sweep(now.UnixNano())
+			l.mu.Unlock()
 		}
-		l.mu.Unlock()
 	}
 	l.mu.Lock()
 	l.stopping.Store(true) // add refuses from now on
@@ -266,8 +281,23 @@ func (l *eloop) run() {
 		}
 	}
 	l.mu.Unlock()
-	unix.Close(l.epfd)
+	l.ep.Close()
 	unix.Close(l.wakefd)
+}
+
+// batch handles one epoll_wait's worth of events.
+func (l *eloop) batch(events []unix.EpollEvent) {
+	now := time.Now().UnixNano()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ev := range events {
+		if ev.Fd == wakeTag {
+			var b [8]byte
+			unix.Read(l.wakefd, b[:])
+			continue
+		}
+		l.handle(ev, now)
+	}
 }
 
 // handle acts on one epoll event for a tunnel's socket.
