@@ -310,19 +310,22 @@ func (s *Server) Run(ctx context.Context) error {
 // newServer returns the fasthttp server of one entrypoint.
 func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                       s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
-		Name:                          "latch",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		ReadBufferSize:                readBufferSize,
-		ReadTimeout:                   s.opts.Limits.ReadTimeout,
-		IdleTimeout:                   s.opts.Limits.IdleTimeout,
-		Concurrency:                   s.opts.Limits.MaxConns,
-		MaxRequestBodySize:            s.opts.Limits.MaxBodyBytes,
-		StreamRequestBody:             true,
-		DisablePreParseMultipartForm:  true,
-		TCPKeepalive:                  true,
+		Handler:                      s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
+		Name:                         "latch",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                false,
+		ReadBufferSize:               readBufferSize,
+		ReadTimeout:                  s.opts.Limits.ReadTimeout,
+		IdleTimeout:                  s.opts.Limits.IdleTimeout,
+		Concurrency:                  s.opts.Limits.MaxConns,
+		MaxRequestBodySize:           s.opts.Limits.MaxBodyBytes,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		// No TCPKeepalive: net.Listen already turns TCP keepalive on for
+		// every accepted connection (15 s idle and interval), which is
+		// what keeps half-open tunnels from living forever; fasthttp's
+		// option would only set SO_KEEPALIVE a second time.
 		CloseOnShutdown:               true,
 		ErrorHandler:                  parseError,
 		Logger:                        fasthttpLogger{s.log},
