@@ -124,6 +124,7 @@ type etunnel struct {
 	// taken; while it is not empty, side i is not read (back-pressure).
 	pend     [2][]byte
 	readable [2]bool // side i may have bytes (edge seen, EAGAIN not yet)
+	watchOut [2]bool // side i is watched for output too
 	eof      [2]bool // side i ended and the end was passed on
 	last     int64   // unix nanoseconds of the last byte read
 	slot     uint32
@@ -229,10 +230,7 @@ func (l *eloop) add(et *etunnel) error {
 		l.slots = append(l.slots, et)
 	}
 	for side := range 2 {
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-			Fd:     int32(et.slot<<1) | int32(side),
-		}
+		ev := unix.EpollEvent{Events: watchIn, Fd: tag(et, side)}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, et.fd[side], &ev); err != nil {
 			if side == 1 {
 				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[0], nil)
@@ -242,7 +240,36 @@ func (l *eloop) add(et *etunnel) error {
 			return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
 		}
 	}
+	// Bytes read before the join go out now; only a side that cannot
+	// take them all is watched for output.
+	now := time.Now().UnixNano()
+	if !l.transfer(et, sideClient, now) || !l.transfer(et, sideBackend, now) {
+		l.close(et)
+	}
 	return nil
+}
+
+// Interest sets: sockets are watched for input and peer shutdown, and for
+// output only once a write could not finish (watchOut), so that a new
+// tunnel does not wake the loop for its sockets' first writability.
+const (
+	watchIn  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+	watchOut = watchIn | unix.EPOLLOUT
+)
+
+// tag is the epoll data word of one side of et.
+func tag(et *etunnel, side int) int32 { return int32(et.slot<<1) | int32(side) }
+
+// waitWritable adds output to what side's socket is watched for, once;
+// the edge it reports when the socket can take more resumes the transfer
+// into it. It reports false when epoll refused.
+func (l *eloop) waitWritable(et *etunnel, side int) bool {
+	if et.watchOut[side] {
+		return true
+	}
+	et.watchOut[side] = true
+	ev := unix.EpollEvent{Events: watchOut, Fd: tag(et, side)}
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, et.fd[side], &ev) == nil
 }
 
 // run waits for events and moves bytes until the loop is stopped; then it
@@ -341,7 +368,7 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 			}
 			switch {
 			case err == unix.EAGAIN:
-				return true // dst's next EPOLLOUT resumes
+				return l.waitWritable(et, dst) // dst's next EPOLLOUT resumes
 			case err == unix.EINTR:
 				continue
 			case err != nil:
