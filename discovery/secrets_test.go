@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"log/slog"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	ktesting "k8s.io/client-go/testing"
+
+	"github.com/latch-proxy/latch/internal/testcert"
 )
 
 // secretsRun is a SecretWatcher running against a fake clientset in which
@@ -132,9 +133,8 @@ func (r *secretsRun) write(s *corev1.Secret) {
 }
 
 func TestSecretWatcher(t *testing.T) {
-	crt1, key1 := selfSigned(t, "a.example")
-	crt2, key2 := selfSigned(t, "a.example")
-	r := startSecrets(t, tlsSecret("web", "a-tls", crt1, key1), tlsSecret("web", "unnamed", crt1, key1))
+	c1, c2 := testcert.New(t, "a.example"), testcert.New(t, "a.example")
+	r := startSecrets(t, tlsSecret("web", "a-tls", c1.CertPEM, c1.KeyPEM), tlsSecret("web", "unnamed", c1.CertPEM, c1.KeyPEM))
 	a := SecretRef{"web", "a-tls"}
 	r.w.Watch([]SecretRef{a, {"web", "missing"}, {"locked", "b-tls"}})
 
@@ -166,15 +166,15 @@ func TestSecretWatcher(t *testing.T) {
 
 	t.Run("a changed Secret is published with its new certificate", func(t *testing.T) {
 		r.waitWatching("web/a-tls")
-		r.write(tlsSecret("web", "a-tls", crt2, key2))
+		r.write(tlsSecret("web", "a-tls", c2.CertPEM, c2.KeyPEM))
 		r.waitSnap("the new certificate", func(m map[string]TLSSecret) bool {
 			c := m["web/a-tls"].Cert
-			return c != nil && string(c.Certificate[0]) == string(der(t, crt2))
+			return c != nil && string(c.Certificate[0]) == string(c2.Leaf.Raw)
 		})
 	})
 
 	t.Run("a broken change keeps the last good certificate and says why", func(t *testing.T) {
-		bad := tlsSecret("web", "a-tls", crt2, key1)
+		bad := tlsSecret("web", "a-tls", c2.CertPEM, c1.KeyPEM)
 		r.write(bad)
 		m := r.waitSnap("the error", func(m map[string]TLSSecret) bool { return m["web/a-tls"].Err != nil })
 		if s := m["web/a-tls"]; s.Cert == nil || !strings.Contains(s.Err.Error(), "private key does not match") {
@@ -208,14 +208,4 @@ func TestSecretWatcher(t *testing.T) {
 			t.Fatal("Run did not return within 5 s of its context ending")
 		}
 	})
-}
-
-// der returns the DER bytes of a PEM certificate.
-func der(t *testing.T, crt []byte) []byte {
-	t.Helper()
-	b, _ := pem.Decode(crt)
-	if b == nil {
-		t.Fatal("no PEM block")
-	}
-	return b.Bytes
 }

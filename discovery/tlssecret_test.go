@@ -1,44 +1,14 @@
 package discovery
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// selfSigned returns a PEM certificate for host and its PEM key.
-func selfSigned(t *testing.T, host string) (crt, key []byte) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
+	"github.com/latch-proxy/latch/internal/testcert"
+)
 
 // tlsSecret returns a Secret of type kubernetes.io/tls in namespace ns.
 func tlsSecret(ns, name string, crt, key []byte) *corev1.Secret {
@@ -50,8 +20,9 @@ func tlsSecret(ns, name string, crt, key []byte) *corev1.Secret {
 }
 
 func TestTLSCertificate(t *testing.T) {
-	crt, key := selfSigned(t, "a.example")
-	_, otherKey := selfSigned(t, "b.example")
+	a := testcert.New(t, "a.example")
+	crt, key := a.CertPEM, a.KeyPEM
+	otherKey := testcert.New(t, "b.example").KeyPEM
 	opaque := tlsSecret("n", "s", crt, key)
 	opaque.Type = corev1.SecretTypeOpaque
 	for _, tc := range []struct {

@@ -1,58 +1,26 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/latch-proxy/latch/internal/testcert"
 )
 
-// testCert returns a self-signed certificate for names, with Leaf set.
-func testCert(t *testing.T, names ...string) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
-}
-
 // writeTestCert writes c as PEM files and returns their names.
-func writeTestCert(t *testing.T, c *tls.Certificate) CertFiles {
+func writeTestCert(t *testing.T, c testcert.Cert) CertFiles {
 	t.Helper()
 	dir := t.TempDir()
-	kder, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := CertFiles{Cert: filepath.Join(dir, "tls.crt"), Key: filepath.Join(dir, "tls.key")}
-	if err := os.WriteFile(f.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
+	if err := os.WriteFile(f.Cert, c.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := os.WriteFile(f.Key, c.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -83,11 +51,11 @@ func handshake(t *testing.T, cfg *tls.Config, sni string) (*x509.Certificate, er
 }
 
 func TestCertificatesFromSecrets(t *testing.T) {
-	file := testCert(t, "file.example", "both.example")
-	exact := testCert(t, "a.shop.example", "both.example")
-	wild := testCert(t, "*.shop.example")
-	ing := testCert(t, "ing.example")
-	other := testCert(t, "other.example")
+	file := testcert.New(t, "file.example", "both.example")
+	exact := testcert.New(t, "a.shop.example", "both.example").TLS
+	wild := testcert.New(t, "*.shop.example").TLS
+	ing := testcert.New(t, "ing.example").TLS
+	other := testcert.New(t, "other.example").TLS
 
 	certs := []SecretCert{
 		{Secret: "shop/exact", Cert: exact},
@@ -120,8 +88,8 @@ func TestCertificatesFromSecrets(t *testing.T) {
 		{"a wildcard covers one more label", secretsOnly, "b.shop.example", wild},
 		{"a wildcard does not cover two more labels", secretsOnly, "x.b.shop.example", exact},
 		{"an Ingress host is served its Secret's certificate even outside its SANs, case-insensitively", secretsOnly, "alias.example", ing},
-		{"files win over Secrets for a name both cover", withFile, "both.example", file},
-		{"a name nothing covers gets the first file certificate", withFile, "nowhere.example", file},
+		{"files win over Secrets for a name both cover", withFile, "both.example", file.TLS},
+		{"a name nothing covers gets the first file certificate", withFile, "nowhere.example", file.TLS},
 		{"without files a name nothing covers gets the first Secret's certificate", secretsOnly, "nowhere.example", exact},
 		{"a certificate for another entrypoint is not served here", secretsOnly, "other.example", exact},
 	} {
@@ -154,7 +122,7 @@ func TestCertificatesFromSecrets(t *testing.T) {
 		if got, err := handshake(t, cfg, "a.shop.example"); err != nil || !got.Equal(exact.Leaf) {
 			t.Fatalf("before: %v, %v", got, err)
 		}
-		renewed := testCert(t, "a.shop.example")
+		renewed := testcert.New(t, "a.shop.example").TLS
 		srv.SetSecretCerts([]SecretCert{{Secret: "a/b", Cert: renewed}})
 		if got, err := handshake(t, cfg, "a.shop.example"); err != nil || !got.Equal(renewed.Leaf) {
 			t.Fatalf("after the swap: %v, %v; want the renewed certificate", got, err)

@@ -2,18 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/latch-proxy/latch/internal/testcert"
 )
 
 // The ACME harness: pebble (Let's Encrypt's ACME test server, built from
@@ -73,15 +69,15 @@ func newPebble(t *testing.T) *pebble {
 	dir := t.TempDir()
 	p := &pebble{Mgmt: freeAddr(t), CAFile: filepath.Join(dir, "pebble.crt")}
 	p.Directory = "https://" + freeAddr(t) + "/dir"
-	certPEM, keyPEM := selfSigned(t)
-	if err := os.WriteFile(p.CAFile, certPEM, 0o600); err != nil {
+	c := testcert.New(t, "localhost", "127.0.0.1")
+	if err := os.WriteFile(p.CAFile, c.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "pebble.key"), keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "pebble.key"), c.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	pool.AddCert(c.Leaf)
 	p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	return p
 }
@@ -163,33 +159,6 @@ func atoi(t *testing.T, s string) int {
 		t.Fatalf("port %q: %v", s, err)
 	}
 	return n
-}
-
-// selfSigned returns a certificate for 127.0.0.1 and localhost and its key,
-// both PEM.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: "pebble test listener"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
 // dnsServer answers DNS over TCP (what pebble's resolver speaks): an A

@@ -1,48 +1,31 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latch-proxy/latch/internal/testcert"
 )
 
 // writeCert writes a self-signed certificate for host and its key, and
-// returns their paths and the certificate for trust.
+// returns their paths and the certificate for trust. Both files are renamed
+// into place, the key first, so that a reloading latch never reads a
+// half-written file and finds the new key once the certificate changes.
 func writeCert(t *testing.T, dir, host string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ = x509.ParseCertificate(der)
-	kder, _ := x509.MarshalECPrivateKey(key)
+	c := testcert.New(t, host)
 	certFile, keyFile = filepath.Join(dir, host+".crt"), filepath.Join(dir, host+".key")
-	os.WriteFile(certFile+".tmp", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile+".tmp", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	os.WriteFile(certFile+".tmp", c.CertPEM, 0o600)
+	os.WriteFile(keyFile+".tmp", c.KeyPEM, 0o600)
 	os.Rename(keyFile+".tmp", keyFile)
 	os.Rename(certFile+".tmp", certFile)
-	return certFile, keyFile, cert
+	return certFile, keyFile, c.Leaf
 }
 
 // servedCert connects with SNI host and returns the certificate latch shows.

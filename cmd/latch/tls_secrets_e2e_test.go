@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net/http"
 	"slices"
 	"strings"
@@ -27,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/latch-proxy/latch/internal/kubetest"
+	"github.com/latch-proxy/latch/internal/testcert"
 )
 
 // TestTLSSecretsFromTheCluster runs latch against a real kube-apiserver as
@@ -84,13 +79,13 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 		}
 	})
 
-	chatCrt, chatKey, chatCert := pemCert(t, "chat.example")
-	otherCrt, otherKey, otherCert := pemCert(t, "other.example")
-	ingCrt, ingKey, ingCert := pemCert(t, "ing.example")
-	createTLSSecret(t, env, "chat-tls", chatCrt, chatKey)
-	createTLSSecret(t, env, "other-tls", otherCrt, otherKey)
+	chatCert := testcert.New(t, "chat.example")
+	otherCert := testcert.New(t, "other.example")
+	ingCert := testcert.New(t, "ing.example")
+	createTLSSecret(t, env, "chat-tls", chatCert)
+	createTLSSecret(t, env, "other-tls", otherCert)
 	opaque := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "opaque-tls", Namespace: "default"},
-		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"tls.crt": chatCrt, "tls.key": chatKey}}
+		Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"tls.crt": chatCert.CertPEM, "tls.key": chatCert.KeyPEM}}
 	if _, err := env.Admin.CoreV1().Secrets("default").Create(ctx, opaque, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,29 +108,29 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 	}
 
 	t.Run("a client with SNI gets the Secret's certificate and reaches the backend", func(t *testing.T) {
-		if got := served("chat.example"); got == nil || !got.Equal(chatCert) {
+		if got := served("chat.example"); got == nil || !got.Equal(chatCert.Leaf) {
 			t.Fatalf("SNI chat.example got %v; want chat-tls's certificate", got)
 		}
-		if status, body := httpsGet(t, secure, "chat.example", chatCert); status != 200 || body != "A" {
+		if status, body := httpsGet(t, secure, "chat.example", chatCert.Leaf); status != 200 || body != "A" {
 			t.Fatalf("GET https://chat.example/ got %d %q; want 200 from the backend", status, body)
 		}
 	})
 
 	t.Run("an updated Secret is served without a restart", func(t *testing.T) {
-		crt, key, renewed := pemCert(t, "chat.example")
+		renewed := testcert.New(t, "chat.example")
 		s, err := env.Admin.CoreV1().Secrets("default").Get(ctx, "chat-tls", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Data = map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}
+		s.Data = map[string][]byte{corev1.TLSCertKey: renewed.CertPEM, corev1.TLSPrivateKeyKey: renewed.KeyPEM}
 		if _, err := env.Admin.CoreV1().Secrets("default").Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "the renewed certificate is served", func() bool {
 			got := served("chat.example")
-			return got != nil && got.Equal(renewed)
+			return got != nil && got.Equal(renewed.Leaf)
 		})
-		if status, body := httpsGet(t, secure, "chat.example", renewed); status != 200 || body != "A" {
+		if status, body := httpsGet(t, secure, "chat.example", renewed.Leaf); status != 200 || body != "A" {
 			t.Fatalf("GET with the renewed certificate got %d %q", status, body)
 		}
 		chatCert = renewed
@@ -145,10 +140,10 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 		waitFor(t, "the refusal is logged", func() bool {
 			return logLineWith(l.Output(), "TLS secret cannot be used", "secret=default/other-tls", "forbidden")
 		})
-		if got := served("other.example"); got != nil && got.Equal(otherCert) {
+		if got := served("other.example"); got != nil && got.Equal(otherCert.Leaf) {
 			t.Fatal("a forbidden Secret's certificate is served")
 		}
-		if got := served("chat.example"); got == nil || !got.Equal(chatCert) {
+		if got := served("chat.example"); got == nil || !got.Equal(chatCert.Leaf) {
 			t.Fatalf("SNI chat.example got %v after the refusal; want chat-tls's certificate", got)
 		}
 	})
@@ -160,7 +155,7 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 	})
 
 	t.Run("an Ingress's Secret is served by the certificate's names and by the Ingress's hosts", func(t *testing.T) {
-		createTLSSecret(t, env, "ingress-tls", ingCrt, ingKey)
+		createTLSSecret(t, env, "ingress-tls", ingCert)
 		ing := &networkingv1.Ingress{
 			ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: "default"},
 			Spec: networkingv1.IngressSpec{
@@ -179,12 +174,12 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 		}
 		waitFor(t, "the Ingress's certificate is served for ing.example", func() bool {
 			got := served("ing.example")
-			return got != nil && got.Equal(ingCert)
+			return got != nil && got.Equal(ingCert.Leaf)
 		})
-		if got := served("alias.example"); got == nil || !got.Equal(ingCert) {
+		if got := served("alias.example"); got == nil || !got.Equal(ingCert.Leaf) {
 			t.Fatalf("SNI alias.example (an Ingress host outside the certificate) got %v; want ingress-tls's certificate", got)
 		}
-		if status, body := httpsGet(t, secure, "ing.example", ingCert); status != 200 || body != "A" {
+		if status, body := httpsGet(t, secure, "ing.example", ingCert.Leaf); status != 200 || body != "A" {
 			t.Fatalf("GET https://ing.example/ got %d %q; want 200 from the backend", status, body)
 		}
 	})
@@ -196,7 +191,7 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 		}
 		waitFor(t, "chat-tls's certificate goes away", func() bool {
 			got := served("chat.example")
-			return got != nil && !got.Equal(chatCert)
+			return got != nil && !got.Equal(chatCert.Leaf)
 		})
 	})
 
@@ -213,7 +208,7 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 		start := time.Now()
 		waitForWithin(t, 60*time.Second, "other-tls's certificate is served", func() bool {
 			got := served("other.example")
-			return got != nil && got.Equal(otherCert)
+			return got != nil && got.Equal(otherCert.Leaf)
 		})
 		t.Logf("the grant reached latch in %v", time.Since(start).Round(time.Millisecond))
 	})
@@ -228,40 +223,11 @@ func TestTLSSecretsFromTheCluster(t *testing.T) {
 	})
 }
 
-// pemCert returns a self-signed certificate for host in PEM, its key in
-// PEM, and the parsed certificate.
-func pemCert(t *testing.T, host string) (crt, key []byte, cert *x509.Certificate) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), cert
-}
-
-// createTLSSecret creates a kubernetes.io/tls Secret in default.
-func createTLSSecret(t *testing.T, env *kubetest.Env, name string, crt, key []byte) {
+// createTLSSecret creates a kubernetes.io/tls Secret in default holding c.
+func createTLSSecret(t *testing.T, env *kubetest.Env, name string, c testcert.Cert) {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
+		Data: map[string][]byte{corev1.TLSCertKey: c.CertPEM, corev1.TLSPrivateKeyKey: c.KeyPEM}}
 	if _, err := env.Admin.CoreV1().Secrets("default").Create(t.Context(), s, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
