@@ -31,7 +31,8 @@ var (
 
 // hopByHop are the headers that describe one connection and must not be
 // forwarded (RFC 9110 section 7.6.1). Connection and Transfer-Encoding are
-// also managed by fasthttp itself.
+// also managed by fasthttp itself. Connection comes first: its bit is
+// hopConnection.
 var hopByHop = [][]byte{
 	hdrConnection, hdrKeepAlive, hdrProxyConnection, hdrProxyAuthenticate,
 	hdrProxyAuthz, hdrTE, hdrTrailer, hdrTransferEncoding, hdrUpgrade,
@@ -39,11 +40,23 @@ var hopByHop = [][]byte{
 
 // stripRequestHopByHop removes hop-by-hop headers, including every header
 // the client named in Connection. When keepUpgrade is set, Upgrade and
-// "Connection: Upgrade" survive, for a WebSocket handshake. It allocates
-// nothing.
+// "Connection: Upgrade" survive, for a WebSocket handshake. It deletes only
+// the names the request carries, found in one pass over its raw header,
+// and allocates nothing.
 func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
+	present := hopAll // a header built in code has no raw form to scan
+	if raw := h.RawHeaders(); len(raw) > 0 {
+		present = rawHops(raw)
+	}
+	if h.ConnectionClose() {
+		present |= hopConnection // implied by HTTP/1.0, or set by hand
+	}
 	var buf [256]byte
-	for _, name := range dropList(&buf, h.PeekBytes(hdrConnection), keepUpgrade) {
+	var conn []byte
+	if present&hopConnection != 0 {
+		conn = h.PeekBytes(hdrConnection)
+	}
+	for _, name := range dropList(&buf, conn, present, keepUpgrade) {
 		if name == nil {
 			break
 		}
@@ -54,10 +67,23 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
 	}
 }
 
-// stripResponseHopByHop is stripRequestHopByHop for a response.
+// stripResponseHopByHop is stripRequestHopByHop for a response; the names
+// it carries are found by walking its parsed header.
 func stripResponseHopByHop(h *fasthttp.ResponseHeader, keepUpgrade bool) {
+	var present uint16
+	if len(h.PeekBytes(hdrTrailer)) > 0 {
+		present = hopAll // All would allocate to render Trailer
+	} else {
+		for name := range h.All() {
+			present |= hopBit(name)
+		}
+	}
 	var buf [256]byte
-	for _, name := range dropList(&buf, h.PeekBytes(hdrConnection), keepUpgrade) {
+	var conn []byte
+	if present&hopConnection != 0 {
+		conn = h.PeekBytes(hdrConnection)
+	}
+	for _, name := range dropList(&buf, conn, present, keepUpgrade) {
 		if name == nil {
 			break
 		}
@@ -66,15 +92,49 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader, keepUpgrade bool) {
 	if keepUpgrade {
 		h.SetBytesKV(hdrConnection, valUpgrade)
 	}
+}
+
+// Bits of hopByHop's names, by index, in a presence mask.
+const (
+	hopConnection uint16 = 1 << 0
+	hopAll        uint16 = 1<<9 - 1
+)
+
+// hopBit returns name's bit when it is one of hopByHop (any case), else 0.
+func hopBit(name []byte) uint16 {
+	for i, h := range hopByHop {
+		if len(h) == len(name) && bytes.EqualFold(h, name) {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// rawHops returns the hop-by-hop names present in a raw header block
+// (lines of "Name: value"; malformed ones were refused before).
+func rawHops(raw []byte) uint16 {
+	var present uint16
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if colon := bytes.IndexByte(line, ':'); colon > 0 {
+			present |= hopBit(line[:colon])
+		}
+	}
+	return present
 }
 
 // dropList lists the headers to remove: the names in a Connection value
 // (copied into buf first, because deleting headers may move header bytes)
-// and the fixed hop-by-hop set, minus Upgrade and Connection when
-// keepUpgrade is set. Unused slots are nil. The two callers stay separate
-// functions on concrete types: through an interface the compiler could not
-// keep buf on the stack.
-func dropList(buf *[256]byte, conn []byte, keepUpgrade bool) (out [maxConnectionTokens + 9][]byte) {
+// and those of the fixed hop-by-hop set that present marks, minus Upgrade
+// and Connection when keepUpgrade is set. Unused slots are nil. The two
+// callers stay separate functions on concrete types: through an interface
+// the compiler could not keep buf on the stack.
+func dropList(buf *[256]byte, conn []byte, present uint16, keepUpgrade bool) (out [maxConnectionTokens + 9][]byte) {
 	n := 0
 	for _, name := range commaTokens(buf[:copy(buf[:], conn)]) {
 		if name == nil {
@@ -86,8 +146,8 @@ func dropList(buf *[256]byte, conn []byte, keepUpgrade bool) (out [maxConnection
 		out[n] = name
 		n++
 	}
-	for _, name := range hopByHop {
-		if keepUpgrade && (bytes.Equal(name, hdrUpgrade) || bytes.Equal(name, hdrConnection)) {
+	for i, name := range hopByHop {
+		if present&(1<<i) == 0 || keepUpgrade && (bytes.Equal(name, hdrUpgrade) || bytes.Equal(name, hdrConnection)) {
 			continue
 		}
 		out[n] = name

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"strings"
 	"testing"
@@ -19,24 +20,40 @@ func TestHopByHopHeadersAreStripped(t *testing.T) {
 		{"an upgrade keeps Upgrade and Connection: Upgrade", true,
 			[]string{"Keep-Alive", "X-Private"}, []string{"Upgrade", "X-Kept", "Connection"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var h fasthttp.RequestHeader
-			h.Set("Connection", "Upgrade, X-Private , keep-alive")
-			for _, k := range []string{"Keep-Alive", "Te", "Trailer", "Upgrade", "X-Private", "Proxy-Authorization", "X-Kept"} {
-				h.Set(k, "v")
+		for _, parsed := range []bool{false, true} {
+			name := tc.name + ", header built in code"
+			if parsed {
+				name = tc.name + ", header read off the wire"
 			}
-			stripRequestHopByHop(&h, tc.keepUpgrade)
-			for _, k := range tc.gone {
-				if v := h.Peek(k); v != nil {
-					t.Errorf("%s survived: %q", k, v)
+			t.Run(name, func(t *testing.T) {
+				var h fasthttp.RequestHeader
+				if parsed {
+					raw := "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, X-Private , keep-alive\r\n"
+					for _, k := range []string{"keep-alive", "TE", "Trailer", "upgrade", "x-private", "Proxy-Authorization", "X-Kept"} {
+						raw += k + ": v\r\n"
+					}
+					if err := h.Read(bufio.NewReader(strings.NewReader(raw + "\r\n"))); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					h.Set("Connection", "Upgrade, X-Private , keep-alive")
+					for _, k := range []string{"Keep-Alive", "Te", "Trailer", "Upgrade", "X-Private", "Proxy-Authorization", "X-Kept"} {
+						h.Set(k, "v")
+					}
 				}
-			}
-			for _, k := range tc.kept {
-				if h.Peek(k) == nil {
-					t.Errorf("%s was removed", k)
+				stripRequestHopByHop(&h, tc.keepUpgrade)
+				for _, k := range tc.gone {
+					if v := h.Peek(k); v != nil {
+						t.Errorf("%s survived: %q", k, v)
+					}
 				}
-			}
-		})
+				for _, k := range tc.kept {
+					if h.Peek(k) == nil {
+						t.Errorf("%s was removed", k)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -72,5 +89,35 @@ func TestAPanickingHandlerCostsOneRequestNotTheProcess(t *testing.T) {
 	h(&ctx)
 	if ctx.Response.StatusCode() != fasthttp.StatusInternalServerError || !ctx.Response.ConnectionClose() {
 		t.Fatalf("status %d, close %v; want 500 and a closed connection", ctx.Response.StatusCode(), ctx.Response.ConnectionClose())
+	}
+}
+
+func TestHopByHopResponseHeadersAreStripped(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+	}{
+		{"a response without Trailer is walked once", ""},
+		{"a response announcing a Trailer loses it too", "Trailer: X-Sum\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "HTTP/1.1 200 OK\r\nConnection: close, X-Private\r\nKeep-Alive: timeout=5\r\n" +
+				"Transfer-Encoding: chunked\r\nProxy-Authenticate: Basic\r\nX-Private: v\r\nX-Kept: v\r\n" + tc.extra + "\r\n"
+			var h fasthttp.ResponseHeader
+			if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatal(err)
+			}
+			stripResponseHopByHop(&h, false)
+			for _, k := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "X-Private", "Trailer"} {
+				if v := h.Peek(k); v != nil {
+					t.Errorf("%s survived: %q", k, v)
+				}
+			}
+			if h.Peek("X-Kept") == nil {
+				t.Error("X-Kept was removed")
+			}
+			if h.ConnectionClose() {
+				t.Error("the backend's Connection: close would close the client's connection")
+			}
+		})
 	}
 }
