@@ -250,8 +250,10 @@ func (s *Server) setForwarded(ctx *fasthttp.RequestCtx, tls bool) {
 	trusted := s.trusted(ip)
 	var buf [256]byte
 	b := buf[:0]
-	if prior := h.PeekBytes(hdrXForwardedFor); trusted && len(prior) > 0 {
-		b = append(append(b, prior...), commaSpace...)
+	if trusted {
+		if prior := h.PeekBytes(hdrXForwardedFor); len(prior) > 0 {
+			b = append(append(b, prior...), commaSpace...)
+		}
 	}
 	b = ip.AppendTo(b)
 	h.SetBytesKV(hdrXForwardedFor, b)
