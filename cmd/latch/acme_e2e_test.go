@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -191,23 +188,7 @@ func TestACMEBadFlagsExitWithStatus2(t *testing.T) {
 	} {
 		t.Run("serve rejects "+tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--admin", "", "--entrypoint", "web=" + freeAddr(t), "--entrypoint", "websecure=" + freeAddr(t)}, tc.args...)
-			cmd := exec.Command(latchBin, args...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-				t.Fatalf("exit: %v; want status 2\nstderr: %s", err, stderr.String())
-			}
-			line := strings.TrimRight(stderr.String(), "\n")
-			if strings.Count(line, "\n") != 0 || line == "" {
-				t.Fatalf("stderr is not one line:\n%s", stderr.String())
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(line, w) {
-					t.Errorf("stderr %q does not name %q", line, w)
-				}
-			}
+			assertUsageError(t, args, tc.want...)
 		})
 	}
 }

@@ -62,28 +62,35 @@ func TestMalformedInputExitsWithStatus2AndOneClearLine(t *testing.T) {
 				if sub == "check" {
 					args = append([]string{sub}, tc.args...)
 				}
-				cmd := exec.Command(latchBin, args...)
-				var stdout, stderr bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &stdout, &stderr
-				err := cmd.Run()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 2 {
-					t.Fatalf("exit: %v; want status 2\nstderr: %s", err, stderr.String())
-				}
-				line := strings.TrimRight(stderr.String(), "\n")
-				if strings.Count(line, "\n") != 0 || line == "" {
-					t.Fatalf("stderr is not one line:\n%s", stderr.String())
-				}
-				for _, w := range tc.want {
-					if !strings.Contains(line, w) {
-						t.Errorf("stderr %q does not name %q", line, w)
-					}
-				}
-				if strings.Contains(line, "goroutine") || strings.Contains(line, "panic") {
-					t.Errorf("stderr looks like a crash: %s", line)
-				}
+				assertUsageError(t, args, tc.want...)
 			})
 		}
+	}
+}
+
+// assertUsageError runs latch with args and checks that it exits with
+// status 2 and one line on stderr naming every want, not a crash.
+func assertUsageError(t *testing.T, args []string, want ...string) {
+	t.Helper()
+	cmd := exec.Command(latchBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v; want status 2\nstderr: %s", err, stderr.String())
+	}
+	line := strings.TrimRight(stderr.String(), "\n")
+	if strings.Count(line, "\n") != 0 || line == "" {
+		t.Fatalf("stderr is not one line:\n%s", stderr.String())
+	}
+	for _, w := range want {
+		if !strings.Contains(line, w) {
+			t.Errorf("stderr %q does not name %q", line, w)
+		}
+	}
+	if strings.Contains(line, "goroutine") || strings.Contains(line, "panic") {
+		t.Errorf("stderr looks like a crash: %s", line)
 	}
 }
 
