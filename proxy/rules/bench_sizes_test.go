@@ -23,14 +23,7 @@ func sizedRoutes(tb testing.TB, n int) (entries []Entry, sites int) {
 	for sites = 0; (sites+1)*siteRoutes <= n; sites++ {
 		h := sites
 		for p := range siteRoutes - 1 {
-			switch p % 3 {
-			case 0:
-				rules = append(rules, fmt.Sprintf("Host(`h%d.example.com`) && PathPrefix(`/svc%d/`)", h, p))
-			case 1:
-				rules = append(rules, fmt.Sprintf("Host(`h%d.example.com`, `www.h%d.example.com`) && PathPrefix(`/api/v%d`, `/api/x%d`)", h, h, p, p))
-			default:
-				rules = append(rules, fmt.Sprintf("Host(`h%d.example.com`) && (PathPrefix(`/app%d`) || !Method(`POST`)) && Header(`X-Tenant`, `t%d`)", h, p, p))
-			}
+			rules = append(rules, siteRule(h, p))
 		}
 		rules = append(rules, fmt.Sprintf("Host(`h%d.example.com`)", h))
 		if h%20 == 19 {
