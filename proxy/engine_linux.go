@@ -124,11 +124,18 @@ type etunnel struct {
 	// taken; while it is not empty, side i is not read (back-pressure).
 	pend     [2][]byte
 	readable [2]bool // side i may have bytes (edge seen, EAGAIN not yet)
+	// ended[i]: an event reported side i's peer shutdown or an error, so
+	// side i is read until it says so rather than until a short read.
+	ended    [2]bool
 	watchOut [2]bool // side i is watched for output too
 	eof      [2]bool // side i ended and the end was passed on
 	last     int64   // unix nanoseconds of the last byte read
 	slot     uint32
 	done     func()
+	// wake, while set, makes the loop only signal events on the backend
+	// socket: a bconn is dialing it or handshaking on it, and owns it
+	// until joinDialed clears wake.
+	wake chan struct{}
 
 	mu      sync.Mutex // guards closed against shutdown's use of fd
 	closed  bool
@@ -214,39 +221,60 @@ func (l *eloop) wake(stop bool) {
 }
 
 // add registers et on the loop. Both sockets are watched edge-triggered
-// for input, output and peer shutdown; registration reports what is
-// already pending, so bytes that arrived before it are not missed.
+// for input and peer shutdown; registration reports what is already
+// pending, so bytes that arrived before it are not missed.
 func (l *eloop) add(et *etunnel) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopping.Load() {
-		return errors.New("tunnel engine stopped")
+		return errEngineStopped
 	}
-	if n := len(l.free); n > 0 {
-		et.slot, l.free = l.free[n-1], l.free[:n-1]
-		l.slots[et.slot] = et
-	} else {
-		et.slot = uint32(len(l.slots))
-		l.slots = append(l.slots, et)
-	}
+	l.take(et)
 	for side := range 2 {
-		ev := unix.EpollEvent{Events: watchIn, Fd: tag(et, side)}
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, et.fd[side], &ev); err != nil {
+		if err := l.watch(et, side, watchIn); err != nil {
 			if side == 1 {
 				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[0], nil)
 			}
-			l.slots[et.slot] = nil
 			l.free = append(l.free, et.slot)
-			return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
+			l.slots[et.slot] = nil
+			return err
 		}
 	}
-	// Bytes read before the join go out now; only a side that cannot
-	// take them all is watched for output.
+	l.start(et)
+	return nil
+}
+
+var errEngineStopped = errors.New("tunnel engine stopped")
+
+// take gives et a slot on the loop. Called with l.mu held.
+func (l *eloop) take(et *etunnel) {
+	if n := len(l.free); n > 0 {
+		et.slot, l.free = l.free[n-1], l.free[:n-1]
+		l.slots[et.slot] = et
+		return
+	}
+	et.slot = uint32(len(l.slots))
+	l.slots = append(l.slots, et)
+}
+
+// watch adds side's socket of et to the loop's epoll with events.
+func (l *eloop) watch(et *etunnel, side int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: tag(et, side)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, et.fd[side], &ev); err != nil {
+		return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
+	}
+	et.watchOut[side] = events&unix.EPOLLOUT != 0
+	return nil
+}
+
+// start sends the bytes read before the join, closing et if it is already
+// finished; only a side that cannot take them all is watched for output.
+// Called with l.mu held, once both sockets are watched.
+func (l *eloop) start(et *etunnel) {
 	now := time.Now().UnixNano()
 	if !l.transfer(et, sideClient, now) || !l.transfer(et, sideBackend, now) {
 		l.close(et)
 	}
-	return nil
 }
 
 // Interest sets: sockets are watched for input and peer shutdown, and for
@@ -303,7 +331,11 @@ func (l *eloop) run() {
 	l.mu.Lock()
 	l.stopping.Store(true) // add refuses from now on
 	for _, et := range l.slots {
-		if et != nil {
+		switch {
+		case et == nil:
+		case et.wake != nil:
+			signal(et.wake) // its bconn sees stopping and gives it up
+		default:
 			l.close(et)
 		}
 	}
@@ -336,6 +368,13 @@ func (l *eloop) handle(ev unix.EpollEvent, now int64) {
 	et := l.slots[slot]
 	if et == nil {
 		return // closed earlier in this batch
+	}
+	if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		et.ended[side] = true
+	}
+	if et.wake != nil {
+		signal(et.wake)
+		return
 	}
 	if et.closing.Load() {
 		l.close(et)
@@ -392,6 +431,14 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 			if w = max(w, 0); w < n {
 				et.pend[src] = append([]byte(nil), l.buf[w:n]...)
 			}
+			if n < len(l.buf) && !et.ended[src] {
+				// A short read emptied the socket. Bytes that arrive
+				// later raise a new edge, so src is not read again
+				// until then: no read that could only say EAGAIN. A
+				// peer shutdown already reported with these bytes
+				// would raise no new edge, hence ended.
+				et.readable[src] = false
+			}
 		case err == unix.EAGAIN:
 			et.readable[src] = false
 			return true
@@ -406,23 +453,32 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 	}
 }
 
+// signal leaves a token in ch unless one is there already.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 // sweep closes the tunnels idle for the whole idle timeout.
 func (l *eloop) sweep(now int64) {
 	for _, et := range l.slots {
-		if et != nil && now-et.last >= int64(l.idle) {
+		if et != nil && et.wake == nil && now-et.last >= int64(l.idle) {
 			l.close(et)
 		}
 	}
 }
 
-// close ends et: its descriptors leave epoll and are closed, its slot is freed
-// and its done hook runs. Called on the loop with l.mu held.
+// close ends et: its descriptors are closed, which takes them out of epoll
+// (they are the only descriptors of their sockets: join closed the
+// originals), its slot is freed and its done hook runs. Called on the loop
+// with l.mu held.
 func (l *eloop) close(et *etunnel) {
 	et.mu.Lock()
 	et.closed = true
 	et.mu.Unlock()
 	for side := range 2 {
-		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[side], nil)
 		unix.Close(et.fd[side])
 	}
 	l.slots[et.slot] = nil

@@ -183,7 +183,7 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 		entrypoints: entrypoints,
 		redirects:   redirectPorts(entrypoints, opts.RedirectHTTPS),
 		secretCerts: newSecretCerts(opts.TLS),
-		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAliveConfig: keepAlive(30 * time.Second)},
+		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAliveConfig: keepAlive(backendKeepIdle)},
 	}
 	names := make([]string, len(entrypoints))
 	for i, ep := range entrypoints {
@@ -223,9 +223,14 @@ func (s *Server) Run(ctx context.Context) error {
 			l.ln.Close()
 		}
 	}
+	if n, err := growFDTable(); err != nil {
+		s.log.Warn("descriptor table not grown in advance", "err", err)
+	} else {
+		s.log.Debug("descriptor table grown in advance", "slots", n)
+	}
 	var stores []*certStore
 	for _, ep := range s.entrypoints {
-		lc := net.ListenConfig{KeepAliveConfig: keepAlive(15 * time.Second)}
+		lc := listenConfig(15 * time.Second)
 		ln, err := lc.Listen(context.Background(), "tcp", ep.Addr)
 		if err != nil {
 			closeAll()
@@ -308,11 +313,18 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// keepAlive is TCP keepalive after idle, probing every 15 s. The probe
-// count is left at the kernel's (9 on Linux, Go's default too), which
-// saves a setsockopt on every connection accepted or dialed.
+// keepAliveInterval is the time between TCP keepalive probes;
+// backendKeepIdle is the idle time before the first, on backend connections.
+const (
+	keepAliveInterval = 15 * time.Second
+	backendKeepIdle   = 30 * time.Second
+)
+
+// keepAlive is TCP keepalive after idle, probing every keepAliveInterval.
+// The probe count is left at the kernel's (9 on Linux, Go's default too),
+// which saves a setsockopt on every connection dialed.
 func keepAlive(idle time.Duration) net.KeepAliveConfig {
-	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: 15 * time.Second, Count: -1}
+	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: keepAliveInterval, Count: -1}
 }
 
 // newServer returns the fasthttp server of one entrypoint.
@@ -331,7 +343,7 @@ func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		// No TCPKeepalive: the listener turns TCP keepalive on for every
-		// accepted connection (keepAlive), which is what keeps half-open
+		// accepted connection (listenConfig), which is what keeps half-open
 		// tunnels from living forever; fasthttp's option would only set
 		// SO_KEEPALIVE a second time.
 		CloseOnShutdown:               true,

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +28,8 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	s.setForwarded(ctx, d.tls)
 
 	up := d.upstream()
-	conn, err := s.dialer.DialContext(context.Background(), "tcp", up.backend.Addr())
+	onEngine := s.engine != nil && !ctx.IsTLS()
+	conn, err := s.dialUpgrade(up, onEngine)
 	if err != nil {
 		s.failed(up, start)
 		if !s.repick(d, up.backend, start.UnixNano()) {
@@ -34,7 +37,7 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 			return
 		}
 		up = d.upstream()
-		if conn, err = s.dialer.DialContext(context.Background(), "tcp", up.backend.Addr()); err != nil {
+		if conn, err = s.dialUpgrade(up, onEngine); err != nil {
 			s.failed(up, start)
 			s.reply(ctx, start, d, fasthttp.StatusBadGateway, msgBadGateway)
 			return
@@ -66,17 +69,36 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 
 	if !s.tunnels.accepting() {
 		conn.Close()
+		s.bufs.putReader(br)
 		s.reply(ctx, start, d, fasthttp.StatusServiceUnavailable, msgNotReady)
 		return
 	}
-	t := &tunnel{backend: conn, br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(d)}
+	t := &tunnel{br: br, b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(d)}
+	t.adopt(conn)
 	ctx.Hijack(func(c net.Conn) { s.runTunnel(t, c) })
+}
+
+// upgradeConn is the backend end of an upgrade until it is joined: a Go
+// connection, or a socket the engine dialed (*bconn).
+type upgradeConn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// dialUpgrade connects to up for an upgrade. A tunnel the engine will run
+// (onEngine: a plain-TCP client) gets its backend socket from the engine,
+// straight onto the loop that will carry it; the rest get a Go connection.
+func (s *Server) dialUpgrade(up *upstream, onEngine bool) (upgradeConn, error) {
+	if onEngine && up.addr.IsValid() {
+		return s.engine.dial(up.addr, s.opts.DialTimeout, backendKeepIdle)
+	}
+	return s.dialer.DialContext(context.Background(), "tcp", up.backend.Addr())
 }
 
 // handshake writes req to the backend and reads its answer into resp. The
 // returned reader, from s.bufs, holds any bytes the backend sent after its
 // header.
-func (s *Server) handshake(conn net.Conn, req *fasthttp.Request, resp *fasthttp.Response) (*bufio.Reader, error) {
+func (s *Server) handshake(conn upgradeConn, req *fasthttp.Request, resp *fasthttp.Response) (*bufio.Reader, error) {
 	deadline := time.Now().Add(s.opts.DialTimeout + 30*time.Second)
 	conn.SetDeadline(deadline)
 	bw := s.bufs.writer(conn)
@@ -100,7 +122,8 @@ func (s *Server) handshake(conn net.Conn, req *fasthttp.Request, resp *fasthttp.
 // tunnel is one joined client-backend connection pair, run either by the
 // engine or by two goroutines (pipeJoin).
 type tunnel struct {
-	backend net.Conn
+	backend net.Conn      // the backend connection, unless dialed holds it
+	dialed  *bconn        // the backend socket, when the engine dialed it
 	br      *bufio.Reader // backend bytes already read, from s.bufs
 	b       *balancer.Backend
 	idle    time.Duration
@@ -124,7 +147,7 @@ type tunnel struct {
 func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 	if !s.tunnels.add(t) {
 		c.Close()
-		t.backend.Close()
+		t.closeBackend()
 		return
 	}
 	t.b.Acquire()
@@ -136,19 +159,42 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 	if t.closing {
 		t.mu.Unlock()
 		c.Close()
-		t.backend.Close()
+		t.closeBackend()
 		finish()
 		return
 	}
-	if raw := unwrapConn(c); s.engine != nil && isTCP(raw) && isTCP(t.backend) {
+	raw := unwrapConn(c)
+	if t.dialed != nil && isTCP(raw) {
 		early := clientBuffered(c, raw)
-		var late []byte
-		if n := t.br.Buffered(); n > 0 {
-			b, _ := t.br.Peek(n)
-			late = append(late, b...)
+		late := t.takeLate(&s.bufs)
+		et, ok := s.engine.joinDialed(raw, t.dialed, early, late, finish)
+		if !ok {
+			t.mu.Unlock()
+			raw.Close()
+			t.closeBackend()
+			finish()
+			return
 		}
-		s.bufs.putReader(t.br)
-		t.br = nil
+		t.dialed, t.et = nil, et
+		t.mu.Unlock()
+		return
+	}
+	if t.dialed != nil {
+		// Not a TCP client after all: goroutines run the tunnel, on a Go
+		// connection made from the socket.
+		conn, err := t.dialed.netConn()
+		t.dialed = nil
+		if err != nil {
+			t.mu.Unlock()
+			c.Close()
+			finish()
+			return
+		}
+		t.backend = conn
+	}
+	if s.engine != nil && isTCP(raw) && isTCP(t.backend) {
+		early := clientBuffered(c, raw)
+		late := t.takeLate(&s.bufs)
 		et, ok := s.engine.join(raw, t.backend, early, late, finish)
 		if !ok {
 			t.mu.Unlock()
@@ -165,6 +211,43 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 	t.mu.Unlock()
 	defer finish()
 	t.pipeJoin(c)
+}
+
+// adopt makes conn the tunnel's backend end. fasthttp skips the hijack
+// handler when the 101 cannot be written (or the client asked to close),
+// and then nothing joins or closes the backend: a Go connection is closed
+// by its finalizer, and an engine socket, which has none, by a cleanup
+// that runs once t is unreachable (a no-op when it was joined or closed).
+func (t *tunnel) adopt(conn upgradeConn) {
+	if bc, ok := conn.(*bconn); ok {
+		t.dialed = bc
+		runtime.AddCleanup(t, func(bc *bconn) { bc.Close() }, bc)
+		return
+	}
+	t.backend = conn.(net.Conn)
+}
+
+// takeLate returns a copy of the bytes the backend sent past its 101 and
+// gives the handshake reader back to bufs.
+func (t *tunnel) takeLate(bufs *upgradeBufs) []byte {
+	var late []byte
+	if n := t.br.Buffered(); n > 0 {
+		b, _ := t.br.Peek(n)
+		late = append(late, b...)
+	}
+	bufs.putReader(t.br)
+	t.br = nil
+	return late
+}
+
+// closeBackend closes the backend end of a tunnel that was never joined.
+func (t *tunnel) closeBackend() {
+	if t.dialed != nil {
+		t.dialed.Close()
+		t.dialed = nil
+		return
+	}
+	t.backend.Close()
 }
 
 // unwrapConn returns the connection under fasthttp's hijacked wrapper.

@@ -1,0 +1,205 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// listenOnce returns a loopback listener's address and a channel that
+// yields its first accepted connection.
+func listenOnce(t *testing.T) (netip.AddrPort, <-chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+		acc <- c
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort(), acc
+}
+
+func TestEngineDialsBackendsForUpgrades(t *testing.T) {
+	e, err := newEngine(2, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop()
+
+	t.Run("a handshake runs on the dialed socket and the tunnel carries on from it", func(t *testing.T) {
+		addr, acc := listenOnce(t)
+		bc, err := e.dial(addr, time.Second, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend := <-acc
+		bc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bc.Write([]byte("hello?")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readN(t, backend, 6); string(got) != "hello?" {
+			t.Fatalf("backend got %q", got)
+		}
+		// The backend answers, then keeps talking before the join.
+		backend.Write([]byte("101|"))
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(bc, got); err != nil || string(got) != "101|" {
+			t.Fatalf("read %q, %v", got, err)
+		}
+		backend.Write([]byte("before-join|"))
+
+		client, clientSide := tcpPair(t)
+		var done atomic.Int32
+		et, ok := e.joinDialed(clientSide, bc, []byte("early|"), []byte("late|"), func() { done.Add(1) })
+		if !ok || et == nil {
+			t.Fatal("join refused")
+		}
+		if got := readN(t, client, len("late|before-join|")); string(got) != "late|before-join|" {
+			t.Fatalf("client got %q", got)
+		}
+		if got := readN(t, backend, len("early|")); string(got) != "early|" {
+			t.Fatalf("backend got %q", got)
+		}
+		client.Write([]byte("ping"))
+		if got := readN(t, backend, 4); string(got) != "ping" {
+			t.Fatalf("backend got %q", got)
+		}
+		backend.Write([]byte("pong"))
+		if got := readN(t, client, 4); string(got) != "pong" {
+			t.Fatalf("client got %q", got)
+		}
+		client.Close()
+		backend.Close()
+		waitDone(t, &done)
+	})
+
+	t.Run("an end the backend sent before the join reaches the client", func(t *testing.T) {
+		addr, acc := listenOnce(t)
+		bc, err := e.dial(addr, time.Second, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend := <-acc
+		backend.Write([]byte("last words"))
+		backend.(*net.TCPConn).CloseWrite()
+		time.Sleep(50 * time.Millisecond) // both edges reach the loop before the join
+		client, clientSide := tcpPair(t)
+		var done atomic.Int32
+		if _, ok := e.joinDialed(clientSide, bc, nil, nil, func() { done.Add(1) }); !ok {
+			t.Fatal("join refused")
+		}
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(client)
+		if err != nil || string(got) != "last words" {
+			t.Fatalf("client read %q, %v; want the bytes, then EOF", got, err)
+		}
+		client.Close()
+		waitDone(t, &done)
+	})
+
+	t.Run("a refused connection is a dial error", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().(*net.TCPAddr).AddrPort()
+		ln.Close()
+		_, err = e.dial(closed, time.Second, 30*time.Second)
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" || !isDialError(err) {
+			t.Fatalf("dial to a closed port: %v; want a dial *net.OpError", err)
+		}
+	})
+
+	t.Run("a backend that never answers runs into the deadline", func(t *testing.T) {
+		addr, acc := listenOnce(t)
+		bc, err := e.dial(addr, time.Second, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-acc
+		bc.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := bc.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v; want the deadline", err)
+		}
+		bc.Close()
+	})
+}
+
+func TestADialingSocketGivesUpWhenTheEngineStops(t *testing.T) {
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, acc := listenOnce(t)
+	bc, err := e.dial(addr, time.Second, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-acc
+	bc.SetDeadline(time.Now().Add(time.Minute))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := bc.Read(make([]byte, 10))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	e.stop()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, errEngineStopped) {
+			t.Fatalf("read: %v; want the engine's stop", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read still waits after the engine stopped")
+	}
+	bc.Close()
+	if _, err := e.dial(addr, time.Second, 30*time.Second); !errors.Is(err, errEngineStopped) {
+		t.Fatalf("dial on a stopped engine: %v", err)
+	}
+}
+
+// fasthttp skips the hijack handler when the 101 cannot be written; the
+// dialed socket must not stay open (and on the loop) for ever then.
+func TestADialedSocketNoTunnelJoinedIsClosedOnceTheTunnelIsDropped(t *testing.T) {
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop()
+	addr, acc := listenOnce(t)
+	bc, err := e.dial(addr, time.Second, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := <-acc
+	func() {
+		tn := &tunnel{}
+		tn.adopt(bc)
+	}()
+	bc = nil
+	buf := make([]byte, 1)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		backend.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := backend.Read(buf); err == io.EOF {
+			return
+		}
+	}
+	t.Fatal("the backend connection is still open")
+}
