@@ -44,7 +44,7 @@ func (d *decision) stuck() bool {
 // serve is the request handler of every entrypoint.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
 	defer s.survive(ctx)
-	start := time.Now()
+	start := ctx.Time() // read now: the server's LazyRequestTime
 	d := decision{member: -1, entry: s.metrics.entry(entrypoint)}
 	s.handle(ctx, entrypoint, &d, start)
 	s.metrics.observe(&d, ctx.Response.StatusCode(), start)
@@ -244,6 +244,8 @@ func (s *Server) addCookie(ctx *fasthttp.RequestCtx, d *decision) {
 
 // setForwarded sets X-Forwarded-For, -Proto and -Host. Values a client sent
 // are kept (and For appended to) only when the peer is a trusted proxy.
+// The names are set as they are: they are canonical, and so are the names
+// of a parsed request, whatever case the client used.
 func (s *Server) setForwarded(ctx *fasthttp.RequestCtx, tls bool) {
 	h := &ctx.Request.Header
 	ip := remoteAddr(ctx)
@@ -256,16 +258,16 @@ func (s *Server) setForwarded(ctx *fasthttp.RequestCtx, tls bool) {
 		}
 	}
 	b = ip.AppendTo(b)
-	h.SetBytesKV(hdrXForwardedFor, b)
+	h.SetCanonical(hdrXForwardedFor, b)
 	if !trusted || len(h.PeekBytes(hdrXForwardedProto)) == 0 {
 		proto := valHTTP
 		if tls {
 			proto = valHTTPS
 		}
-		h.SetBytesKV(hdrXForwardedProto, proto)
+		h.SetCanonical(hdrXForwardedProto, proto)
 	}
 	if !trusted || len(h.PeekBytes(hdrXForwardedHost)) == 0 {
-		h.SetBytesKV(hdrXForwardedHost, h.Host())
+		h.SetCanonical(hdrXForwardedHost, h.Host())
 	}
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"math/bits"
 
 	"github.com/valyala/fasthttp"
 )
@@ -100,10 +101,23 @@ const (
 	hopAll        uint16 = 1<<9 - 1
 )
 
+// hopByLen[n] marks the hopByHop names n bytes long (none is 32 or more),
+// so that most header names are turned away by their length alone.
+var hopByLen = func() (t [32]uint16) {
+	for i, h := range hopByHop {
+		t[len(h)] |= 1 << i
+	}
+	return t
+}()
+
 // hopBit returns name's bit when it is one of hopByHop (any case), else 0.
 func hopBit(name []byte) uint16 {
-	for i, h := range hopByHop {
-		if len(h) == len(name) && bytes.EqualFold(h, name) {
+	if len(name) >= len(hopByLen) {
+		return 0
+	}
+	for m := hopByLen[len(name)]; m != 0; m &= m - 1 {
+		i := bits.TrailingZeros16(m)
+		if bytes.EqualFold(hopByHop[i], name) {
 			return 1 << i
 		}
 	}

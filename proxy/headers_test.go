@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 
@@ -119,5 +120,48 @@ func TestHopByHopResponseHeadersAreStripped(t *testing.T) {
 				t.Error("the backend's Connection: close would close the client's connection")
 			}
 		})
+	}
+}
+
+func TestHopBitKnowsEachHopByHopNameInAnyCaseAndNothingElse(t *testing.T) {
+	for i, h := range hopByHop {
+		for _, name := range []string{string(h), strings.ToLower(string(h)), strings.ToUpper(string(h))} {
+			if got := hopBit([]byte(name)); got != 1<<i {
+				t.Errorf("hopBit(%q) = %b, want %b", name, got, 1<<i)
+			}
+		}
+	}
+	// Names as long as hop-by-hop ones, and longer than any.
+	for _, name := range []string{"", "T", "TX", "User-Agent", "Referer", "Expires", "Proxy-Connectiox",
+		"Transfer-Encodinh", "Proxy-Authorizatio", "X-Very-Long-Header-Name-Beyond-Any-Hop"} {
+		if got := hopBit([]byte(name)); got != 0 {
+			t.Errorf("hopBit(%q) = %b, want 0", name, got)
+		}
+	}
+}
+
+// A client that is not a trusted proxy cannot smuggle its own forwarding
+// headers past latch by spelling their names in another case: a parsed
+// request's names are canonical, so latch's value replaces the client's.
+func TestForwardedHeadersOfAnyCaseFromAnUntrustedClientAreReplaced(t *testing.T) {
+	s := New(nil, Options{})
+	var req fasthttp.Request
+	raw := "GET / HTTP/1.1\r\nHost: chat.example\r\nx-forwarded-for: 6.6.6.6\r\nX-FORWARDED-PROTO: https\r\nx-Forwarded-host: evil.example\r\n\r\n"
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 9), Port: 40000}, nil)
+	s.setForwarded(&ctx, false)
+	out := string(ctx.Request.Header.Header())
+	for name, want := range map[string]string{
+		"X-Forwarded-For": "192.0.2.9", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "chat.example",
+	} {
+		if n := strings.Count(strings.ToLower(out), strings.ToLower(name)+":"); n != 1 {
+			t.Errorf("%s appears %d times in\n%s", name, n, out)
+		}
+		if got := string(ctx.Request.Header.Peek(name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
 	}
 }

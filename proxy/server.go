@@ -330,11 +330,13 @@ func keepAlive(idle time.Duration) net.KeepAliveConfig {
 // newServer returns the fasthttp server of one entrypoint.
 func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                      s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
-		Name:                         "latch",
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
-		NoDefaultDate:                false,
+		Handler:               s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
+		Name:                  "latch",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		NoDefaultDate:         false,
+		// The clock is read once per request, by serve (ctx.Time()).
+		LazyRequestTime:              true,
 		ReadBufferSize:               readBufferSize,
 		ReadTimeout:                  s.opts.Limits.ReadTimeout,
 		IdleTimeout:                  s.opts.Limits.IdleTimeout,
