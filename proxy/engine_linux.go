@@ -445,8 +445,11 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 		case err == unix.EINTR:
 		case err == nil: // n == 0: src ended
 			et.eof[src] = true
+			if et.eof[dst] {
+				return false // both ended: closing says the rest
+			}
 			unix.Shutdown(et.fd[dst], unix.SHUT_WR)
-			return !et.eof[dst]
+			return true
 		default:
 			return false
 		}
