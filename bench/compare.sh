@@ -134,6 +134,12 @@ PIDS+=($!)
 "${LG[@]}" backend --listen 127.0.0.1:$B2 --name b2 >"$W/b2.log" 2>&1 &
 PIDS+=($!)
 wait_port $B1 && wait_port $B2
+# Warm the backends directly, so that the first proxy measured does not pay
+# for their cold start (goroutine stacks, heap growth) in its figures.
+for bp in "$B1:${PIDS[0]}" "$B2:${PIDS[1]}"; do
+	"${LG[@]}" http --url "http://127.0.0.1:${bp%%:*}/" --conns $CONNS --duration 1s --warmup 0s >/dev/null
+	"${LG[@]}" ws-hold --url "ws://127.0.0.1:${bp%%:*}/ws" --conns 5000 --hold 0s --pid "${bp##*:}" >/dev/null
+done
 
 # --- proxy configurations -----------------------------------------------------
 cat >"$W/haproxy.cfg" <<CFG

@@ -122,12 +122,16 @@ func (s *Server) handshake(conn upgradeConn, req *fasthttp.Request, resp *fastht
 // tunnel is one joined client-backend connection pair, run either by the
 // engine or by two goroutines (pipeJoin).
 type tunnel struct {
-	backend net.Conn      // the backend connection, unless dialed holds it
-	dialed  *bconn        // the backend socket, when the engine dialed it
-	br      *bufio.Reader // backend bytes already read, from s.bufs
-	b       *balancer.Backend
-	idle    time.Duration
-	stats   *cell // counts the tunnel while it is registered; may be nil
+	backend net.Conn // the backend connection, unless dialed holds it
+	dialed  *bconn   // the backend socket, when the engine dialed it
+	// dropDialed closes dialed if t is dropped unjoined (see adopt); it is
+	// stopped once dialed is joined or closed, so that t does not keep the
+	// bconn alive for as long as the tunnel is open.
+	dropDialed runtime.Cleanup
+	br         *bufio.Reader // backend bytes already read, from s.bufs
+	b          *balancer.Backend
+	idle       time.Duration
+	stats      *cell // counts the tunnel while it is registered; may be nil
 
 	mu      sync.Mutex
 	closing bool     // close was called
@@ -175,6 +179,7 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 			finish()
 			return
 		}
+		t.dropDialed.Stop()
 		t.dialed, t.et = nil, et
 		t.mu.Unlock()
 		return
@@ -183,6 +188,7 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 		// Not a TCP client after all: goroutines run the tunnel, on a Go
 		// connection made from the socket.
 		conn, err := t.dialed.netConn()
+		t.dropDialed.Stop()
 		t.dialed = nil
 		if err != nil {
 			t.mu.Unlock()
@@ -221,7 +227,7 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 func (t *tunnel) adopt(conn upgradeConn) {
 	if bc, ok := conn.(*bconn); ok {
 		t.dialed = bc
-		runtime.AddCleanup(t, func(bc *bconn) { bc.Close() }, bc)
+		t.dropDialed = runtime.AddCleanup(t, func(bc *bconn) { bc.Close() }, bc)
 		return
 	}
 	t.backend = conn.(net.Conn)
@@ -244,6 +250,7 @@ func (t *tunnel) takeLate(bufs *upgradeBufs) []byte {
 func (t *tunnel) closeBackend() {
 	if t.dialed != nil {
 		t.dialed.Close()
+		t.dropDialed.Stop()
 		t.dialed = nil
 		return
 	}
