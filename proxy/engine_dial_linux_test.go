@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // listenOnce returns a loopback listener's address and a channel that
@@ -202,4 +204,35 @@ func TestADialedSocketNoTunnelJoinedIsClosedOnceTheTunnelIsDropped(t *testing.T)
 		}
 	}
 	t.Fatal("the backend connection is still open")
+}
+
+// A socket the engine dials gets what Go's dialer would have set:
+// TCP_NODELAY, and keepalive after the given idle time, every 15 s.
+func TestTheEngineDialsWithNoDelayAndKeepalive(t *testing.T) {
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop()
+	addr, acc := listenOnce(t)
+	bc, err := e.dial(addr, time.Second, 23*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	<-acc
+	for _, w := range []struct {
+		name       string
+		level, opt int
+		val        int
+	}{
+		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 23},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+	} {
+		if got, err := unix.GetsockoptInt(bc.fd, w.level, w.opt); err != nil || got != w.val {
+			t.Errorf("%s = %d (%v), want %d", w.name, got, err, w.val)
+		}
+	}
 }
