@@ -129,6 +129,13 @@ wait_port() {
 }
 
 # --- backends (CPU 0) ----------------------------------------------------------
+# Anything already listening on these ports would answer in their place.
+for p in $B1 $B2 $PORT $APORT; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		log "port $p is taken; stop what listens there first"
+		exit 1
+	fi
+done
 "${LG[@]}" backend --listen 127.0.0.1:$B1 --name b1 >"$W/b1.log" 2>&1 &
 PIDS+=($!)
 "${LG[@]}" backend --listen 127.0.0.1:$B2 --name b2 >"$W/b2.log" 2>&1 &
