@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // listenOnce returns a loopback listener's address and a channel that
@@ -221,18 +219,5 @@ func TestTheEngineDialsWithNoDelayAndKeepalive(t *testing.T) {
 	}
 	defer bc.Close()
 	<-acc
-	for _, w := range []struct {
-		name       string
-		level, opt int
-		val        int
-	}{
-		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 23},
-		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
-	} {
-		if got, err := unix.GetsockoptInt(bc.fd, w.level, w.opt); err != nil || got != w.val {
-			t.Errorf("%s = %d (%v), want %d", w.name, got, err, w.val)
-		}
-	}
+	checkSocketOptions(t, "dialled socket", bc.fd, 23)
 }

@@ -35,22 +35,25 @@ func TestAcceptedConnectionsInheritTheListenersKeepalive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []struct {
+	rc.Control(func(fd uintptr) { checkSocketOptions(t, "accepted socket", int(fd), 17) })
+}
+
+// checkSocketOptions reports any of TCP_NODELAY and keepalive (after idle
+// seconds, then every 15 s) that socket fd lacks.
+func checkSocketOptions(t *testing.T, what string, fd, idle int) {
+	t.Helper()
+	for _, w := range []struct {
 		name       string
 		level, opt int
 		val        int
 	}{
-		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 17},
-		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
 		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-	}
-	rc.Control(func(fd uintptr) {
-		for _, w := range want {
-			got, err := unix.GetsockoptInt(int(fd), w.level, w.opt)
-			if err != nil || got != w.val {
-				t.Errorf("accepted socket: %s = %d (%v), want %d", w.name, got, err, w.val)
-			}
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepAliveInterval / time.Second)},
+	} {
+		if got, err := unix.GetsockoptInt(fd, w.level, w.opt); err != nil || got != w.val {
+			t.Errorf("%s: %s = %d (%v), want %d", what, w.name, got, err, w.val)
 		}
-	})
+	}
 }
