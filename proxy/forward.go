@@ -38,7 +38,7 @@ func (d *decision) upstream() *upstream {
 // stuck reports whether d is an existing session on a strict route, which
 // must fail rather than move.
 func (d *decision) stuck() bool {
-	return d.route.strict && (d.reason == reasonHit || d.reason == reasonDrainingHold)
+	return d.route.strict && (d.reason == reasonHit || d.reason == reasonDrainingHold || d.reason == reasonSID)
 }
 
 // serve is the request handler of every entrypoint.
@@ -108,6 +108,9 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
 				return true
 			}
 		}
+		if s.sessionBySID(ctx, d, now) {
+			return true
+		}
 		if r.strict && d.reason == reasonBackendGone {
 			s.reply(ctx, time.Unix(0, now), d, fasthttp.StatusServiceUnavailable, msgStickyGone)
 			return false
@@ -120,6 +123,31 @@ func (s *Server) decide(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
 		return false
 	}
 	d.member = r.pool.byBackend[b]
+	return true
+}
+
+// sessionBySID puts d on the backend that opened the Engine.IO session the
+// request names in its query, when latch saw that session open and the
+// backend may still hold it: a client without a usable cookie stays with
+// its session. The client gets the member's cookie too.
+func (s *Server) sessionBySID(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
+	sid := engineIOSID(ctx.QueryArgs())
+	if sid == nil {
+		return false
+	}
+	b := s.sids.get(sid)
+	if b == nil {
+		return false
+	}
+	p := d.route.pool
+	i, ok := p.byBackend[b]
+	if !ok {
+		return false
+	}
+	if m, _, _ := p.hold(i, now, false); m < 0 {
+		return false
+	}
+	d.member, d.reason, d.setCookie = i, reasonSID, true
 	return true
 }
 
@@ -224,6 +252,10 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	}
 	bs := s.acquireStream()
 	bs.s, bs.resp, bs.r, bs.backend = s, resp, resp.BodyStream(), up.backend
+	if d.route.sticky != nil && resp.StatusCode() == fasthttp.StatusOK &&
+		opensEngineIOSession(ctx) {
+		bs.sid = sidLearner{table: &s.sids, backend: up.backend}
+	}
 	bs.start, bs.route, bs.reason, bs.peer = start, d.route, d.reason, remoteAddr(ctx)
 	bs.method = append(bs.method[:0], ctx.Method()...)
 	bs.path = append(bs.path[:0], ctx.Path()...)
@@ -350,6 +382,7 @@ type bodyStream struct {
 	start   time.Time
 	peer    netip.Addr
 	n       int64 // body bytes read, for the access log
+	sid     sidLearner
 	// method and path are copies, kept for the access log; their buffers
 	// are reused across requests.
 	method, path []byte
@@ -365,6 +398,7 @@ func (s *Server) acquireStream() *bodyStream {
 func (b *bodyStream) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	b.sid.see(p[:n])
 	return n, err
 }
 

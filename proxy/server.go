@@ -149,6 +149,7 @@ type Server struct {
 	entrypoints []config.Entrypoint
 	redirects   map[string]string // entrypoint -> ":PORT" of its https target
 	unlisted    *unlistedBackends
+	sids        sidTable // Engine.IO sessions by sid, for clients without cookies
 	ready       atomic.Bool
 	holds       atomic.Int32
 	acme        *acmeIssuer // nil without ACME

@@ -62,6 +62,43 @@ func TestSocketIOThroughLatch(t *testing.T) {
 		}
 	})
 
+	t.Run("without cookies, the sid latch learnt keeps every Socket.IO session on one replica", func(t *testing.T) {
+		chat := startSocketIOChat(t, kit)
+		// Round robin: a request that latch did not keep with its
+		// session would land on the other replica half the time.
+		l := startLatch(t, "--service", chat.service(), "--route", "PathPrefix(`/socket.io`) -> chat; cookie=io; strategy=roundrobin")
+
+		s := runSocketIOClients(t, kit, l.URL(""), clients, messages, 40*time.Second, "--no-cookies")
+
+		if n := chat.sessionUnknown(); s.SessionUnknown != 0 || n != 0 || s.UpgradeErrors != 0 {
+			t.Errorf("clients saw %d and replicas logged %d %q errors, %d upgrades failed; want none",
+				s.SessionUnknown, n, sessionUnknown, s.UpgradeErrors)
+		}
+		if s.Connected != clients || s.Upgraded != clients || s.Complete != clients {
+			t.Errorf("%d of %d clients connected, %d upgraded, %d received everything; want all", s.Connected, clients, s.Upgraded, s.Complete)
+		}
+		if len(s.Cookies) != 0 {
+			t.Errorf("clients held cookies %v; this test needs clients that keep none", s.Cookies)
+		}
+		if s.Replicas["a"] == 0 || s.Replicas["b"] == 0 {
+			t.Errorf("sessions per replica %v; want both a and b used", s.Replicas)
+		}
+		bySID := 0.0
+		for k, v := range l.scrapeMetrics(t, "") {
+			if strings.HasPrefix(k, "latch_sticky_decisions_total{") && strings.Contains(k, ",reason=sid,") {
+				bySID += v
+			}
+		}
+		// Each session polls at least once after its handshake, and
+		// upgrades once, both by sid.
+		if bySID < 2*clients {
+			t.Errorf("%v requests were routed by a learnt sid; want at least %d", bySID, 2*clients)
+		}
+		for _, e := range s.Errors {
+			t.Errorf("client %d, %s phase, %s: %s", e.Client, e.Phase, e.Kind, e.Message)
+		}
+	})
+
 	t.Run("round robin without a cookie breaks Socket.IO sessions", func(t *testing.T) {
 		chat := startSocketIOChat(t, kit)
 		l := startLatch(t, "--service", chat.service(), "--route", "PathPrefix(`/socket.io`) -> chat; strategy=roundrobin")
@@ -231,15 +268,16 @@ type socketIOSummary struct {
 // runSocketIOClients runs clients.js against baseURL and returns its
 // summary, whether the clients succeeded or not; only a run that prints no
 // summary fails the test here.
-func runSocketIOClients(t *testing.T, kit socketIOKit, baseURL string, clients, messages int, timeout time.Duration) socketIOSummary {
+func runSocketIOClients(t *testing.T, kit socketIOKit, baseURL string, clients, messages int, timeout time.Duration, extra ...string) socketIOSummary {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, kit.node, filepath.Join(kit.dir, "clients.js"),
+	args := append([]string{filepath.Join(kit.dir, "clients.js"),
 		"--url", baseURL,
 		"--clients", strconv.Itoa(clients),
 		"--messages", strconv.Itoa(messages),
-		"--timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
+		"--timeout", strconv.FormatInt(timeout.Milliseconds(), 10)}, extra...)
+	cmd := exec.CommandContext(ctx, kit.node, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

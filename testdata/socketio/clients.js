@@ -2,11 +2,13 @@
 
 // Many socket.io-client clients against one URL (latch in the Go test).
 //
-//   node clients.js --url http://127.0.0.1:8000 [--clients 50] [--messages 10] [--timeout 40000]
+//   node clients.js --url http://127.0.0.1:8000 [--clients 50] [--messages 10] [--timeout 40000] [--no-cookies]
 //
 // Each client has its own engine.io session and, with withCredentials: true,
 // its own cookie jar (engine.io-client keeps one per connection on Node and
-// sends it on polling requests and on the WebSocket upgrade). The run has
+// sends it on polling requests and on the WebSocket upgrade). --no-cookies
+// turns withCredentials off: the clients keep no cookie at all, like a
+// browser that blocks the cookies of an embedded chat. The run has
 // three phases:
 //
 //   connect   every client connects by polling and upgrades to websocket;
@@ -32,6 +34,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '50' },
     messages: { type: 'string', default: '10' },
     timeout: { type: 'string', default: '40000' },
+    'no-cookies': { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -113,7 +116,7 @@ function newClient(index) {
   const socket = io(args.url, {
     path: args.path,
     forceNew: true, // one Manager, engine and cookie jar per client
-    withCredentials: true,
+    withCredentials: !args['no-cookies'],
     transports: ['polling', 'websocket'],
     upgrade: true,
     reconnectionDelay: 200,
