@@ -58,7 +58,8 @@ func (o *checkOptions) run(out io.Writer) error {
 }
 
 // printTable writes the entrypoints, services and routes as three
-// aligned tables.
+// aligned tables, and a fourth of the TLS Secrets route objects name when
+// there are any (latch reads them from the cluster when it serves).
 func printTable(out io.Writer, cfg *config.Config, routes []proxy.RouteView) {
 	section := func(header string, rows [][]string) {
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -94,6 +95,22 @@ func printTable(out io.Writer, cfg *config.Config, routes []proxy.RouteView) {
 	section("SERVICE\tSOURCE\tORIGIN", svcs)
 	fmt.Fprintln(out)
 	section("ROUTE\tPRIORITY\tRULE\tSERVICE\tSTRATEGY\tSTICKY\tENTRYPOINTS", rs)
+	if len(cfg.TLSSecrets) == 0 {
+		return
+	}
+	var ts [][]string
+	for _, sec := range cfg.TLSSecrets {
+		hosts, on := "-", "all TLS"
+		if len(sec.Hosts) > 0 {
+			hosts = strings.Join(sec.Hosts, ",")
+		}
+		if len(sec.Entrypoints) > 0 {
+			on = strings.Join(sec.Entrypoints, ",")
+		}
+		ts = append(ts, []string{sec.Namespace + "/" + sec.Name, hosts, on, sec.Origin})
+	}
+	fmt.Fprintln(out)
+	section("TLS SECRET\tHOSTS\tENTRYPOINTS\tORIGIN", ts)
 }
 
 // noArgs rejects positional arguments as a usage error.

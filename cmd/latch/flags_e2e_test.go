@@ -94,6 +94,27 @@ func assertUsageError(t *testing.T, args []string, want ...string) {
 	}
 }
 
+func TestCheckListsTheTLSSecretsRouteObjectsName(t *testing.T) {
+	out, err := exec.Command(latchBin, "check", "--file", "../../testdata/config/mixed-stream.yaml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("latch check: %v\n%s", err, out)
+	}
+	var line string
+	for l := range strings.Lines(string(out)) {
+		if strings.HasPrefix(l, "prod/chat-tls ") {
+			line = l
+		}
+	}
+	if !strings.Contains(string(out), "TLS SECRET") || line == "" {
+		t.Fatalf("check output lists no TLS Secret prod/chat-tls:\n%s", out)
+	}
+	for _, want := range []string{"web", "IngressRoute prod/chat"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line of prod/chat-tls lacks %q: %s", want, line)
+		}
+	}
+}
+
 func TestCheckPrintsTheSeedIngressRouteAndExits0(t *testing.T) {
 	out, err := exec.Command(latchBin, "check", "--file", "../../testdata/config/seed-ingressroute.yaml").CombinedOutput()
 	if err != nil {
