@@ -230,30 +230,38 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	}
 
 	succeeded(up)
-	resp.Header.CopyTo(&ctx.Response.Header)
+	copyResponseHeader(&ctx.Response.Header, &resp.Header)
 	stripResponseHopByHop(&ctx.Response.Header, false)
 	s.addCookie(ctx, d)
 
+	status := resp.StatusCode()
+	learnSID := d.route.sticky != nil && status == fasthttp.StatusOK && opensEngineIOSession(ctx)
 	if resp.BodyStream() == nil {
-		// No body to stream (HEAD, 204, 304): the copied header, including
-		// its Content-Length, is the whole answer.
-		status := resp.StatusCode()
+		// The whole answer is here (transport): a body that came with its
+		// header, or none (HEAD, 204, 304), and the copied header's
+		// Content-Length stands.
+		body := resp.Body()
+		if learnSID {
+			l := sidLearner{table: &s.sids, backend: up.backend}
+			l.see(body)
+		}
+		if len(body) > 0 {
+			resp.SwapBody(ctx.Response.SwapBody(body)) // no copy
+		}
 		fasthttp.ReleaseResponse(resp)
 		up.backend.Release()
-		s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), 0)
+		s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), int64(len(body)))
 		return
 	}
-	size := resp.Header.ContentLength()
-	if size < 0 {
-		// Chunked or read-until-close: stream it, flushing each chunk and
-		// the header at once, so SSE events and long polls are not held.
-		size = -1
-		ctx.Response.ImmediateHeaderFlush = true
-	}
+	// The body is still on its way: the header goes to the client at once.
+	// A chunked or read-until-close body goes on chunked, each chunk
+	// flushed as it comes, so SSE events are not held; a body of declared
+	// length goes out as fasthttp's 4 KB writer fills.
+	ctx.Response.ImmediateHeaderFlush = true
+	size := max(resp.Header.ContentLength(), -1)
 	bs := s.acquireStream()
 	bs.s, bs.resp, bs.r, bs.backend = s, resp, resp.BodyStream(), up.backend
-	if d.route.sticky != nil && resp.StatusCode() == fasthttp.StatusOK &&
-		opensEngineIOSession(ctx) {
+	if learnSID {
 		bs.sid = sidLearner{table: &s.sids, backend: up.backend}
 	}
 	bs.start, bs.route, bs.reason, bs.peer = start, d.route, d.reason, remoteAddr(ctx)

@@ -52,6 +52,9 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
 	if h.ConnectionClose() {
 		present |= hopConnection // implied by HTTP/1.0, or set by hand
 	}
+	if present == 0 && !keepUpgrade {
+		return // the common case: nothing to strip
+	}
 	var buf [256]byte
 	var conn []byte
 	if present&hopConnection != 0 {
@@ -79,6 +82,9 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader, keepUpgrade bool) {
 			present |= hopBit(name)
 		}
 	}
+	if present == 0 && !keepUpgrade {
+		return // the common case: nothing to strip
+	}
 	var buf [256]byte
 	var conn []byte
 	if present&hopConnection != 0 {
@@ -93,6 +99,14 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader, keepUpgrade bool) {
 	if keepUpgrade {
 		h.SetBytesKV(hdrConnection, valUpgrade)
 	}
+}
+
+// copyResponseHeader copies a backend's response header to the client's.
+// fasthttp would otherwise invent a Content-Type (text/plain) for a
+// response that came without one, which changes how a browser treats it.
+func copyResponseHeader(dst, src *fasthttp.ResponseHeader) {
+	src.CopyTo(dst)
+	dst.SetNoDefaultContentType(true)
 }
 
 // Bits of hopByHop's names, by index, in a presence mask.

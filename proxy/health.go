@@ -81,6 +81,8 @@ func (s *Server) probe(ctx context.Context, up *upstream, hc config.HealthCheck)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	client := s.newProbeClient(up.backend.Addr())
+	defer client.CloseIdleConnections()
 	log := s.log.With("service", up.service, "backend", up.backend.Addr())
 	healthy, okRun, failRun := true, 0, 0
 	t := time.NewTicker(hc.Interval)
@@ -92,7 +94,7 @@ func (s *Server) probe(ctx context.Context, up *upstream, hc config.HealthCheck)
 		req.Header.Set("User-Agent", "latch-health-check")
 		resp.Reset()
 		resp.SkipBody = true
-		err := up.client.DoTimeout(req, resp, hc.Timeout)
+		err := client.DoTimeout(req, resp, hc.Timeout)
 		if resp.BodyStream() != nil {
 			resp.CloseBodyStream()
 		}

@@ -331,8 +331,9 @@ func keepAlive(idle time.Duration) net.KeepAliveConfig {
 // newServer returns the fasthttp server of one entrypoint.
 func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:               s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
-		Name:                  "latch",
+		Handler: s.acme.httpHandler(entrypoint, func(ctx *fasthttp.RequestCtx) { s.serve(ctx, entrypoint) }),
+		// A proxy names no Server of its own: the backend's passes, and
+		// none is added when it sent none.
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		NoDefaultDate:         false,
@@ -358,6 +359,15 @@ func (s *Server) newServer(entrypoint string) *fasthttp.Server {
 
 // newHostClient returns the keep-alive pool for one backend.
 func (s *Server) newHostClient(addr string) *fasthttp.HostClient {
+	c := s.newProbeClient(addr)
+	c.Transport = transport{}
+	return c
+}
+
+// newProbeClient returns a backend's pool with fasthttp's own transport,
+// which honours a per-request timeout (DoTimeout): a health probe's. It
+// keeps probes off the requests' pool, as HAProxy's checks are.
+func (s *Server) newProbeClient(addr string) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                          addr,
 		NoDefaultUserAgentHeader:      true,

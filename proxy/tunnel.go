@@ -53,7 +53,7 @@ func (s *Server) upgrade(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 		s.reply(ctx, start, d, fasthttp.StatusBadGateway, msgBadGateway)
 		return
 	}
-	resp.Header.CopyTo(&ctx.Response.Header)
+	copyResponseHeader(&ctx.Response.Header, &resp.Header)
 	s.addCookie(ctx, d)
 	status := resp.StatusCode()
 	s.access.record(start, d.route, up.backend, status, d.reason, ctx.Method(), ctx.Path(), remoteAddr(ctx), int64(len(resp.Body())))
