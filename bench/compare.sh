@@ -162,8 +162,12 @@ defaults
 	timeout server 1h
 	timeout tunnel 1h
 	timeout http-keep-alive 90s
+	# The X-Forwarded-* headers latch, Caddy and Traefik set by default.
+	option forwardfor
 frontend web
 	bind 127.0.0.1:$PORT
+	http-request set-header X-Forwarded-Proto http
+	http-request set-header X-Forwarded-Host %[req.hdr(host)]
 	default_backend b
 backend b
 	balance roundrobin
@@ -207,6 +211,10 @@ http {
 			proxy_pass http://b;
 			proxy_http_version 1.1;
 			proxy_set_header Host \$host;
+			# The X-Forwarded-* headers latch, Caddy and Traefik set by default.
+			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+			proxy_set_header X-Forwarded-Proto \$scheme;
+			proxy_set_header X-Forwarded-Host \$host;
 			proxy_set_header Upgrade \$http_upgrade;
 			proxy_set_header Connection \$connection_upgrade;
 			proxy_read_timeout 1h;

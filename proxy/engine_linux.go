@@ -95,7 +95,7 @@ func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done
 // plain TCP connection. The duplicate shares the socket and its
 // non-blocking mode; closing c afterwards leaves the socket open.
 func dupTCP(c net.Conn) (int, error) {
-	tc, ok := c.(*net.TCPConn)
+	tc, ok := asTCP(c)
 	if !ok {
 		return -1, errors.New("not a TCP connection")
 	}

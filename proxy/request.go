@@ -31,8 +31,12 @@ func (v *reqView) Query(name []byte) ([]byte, bool) {
 	return nil, args.HasBytes(name)
 }
 
-// remoteAddr is the peer's IP, without allocating.
+// remoteAddr is the peer's IP, without allocating: the one the swept
+// connection noted when it was accepted, or else fasthttp's.
 func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if c, ok := ctx.Conn().(*sweptConn); ok {
+		return c.peer
+	}
 	a, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	return a.Unmap()
 }

@@ -154,6 +154,7 @@ type Server struct {
 	holds       atomic.Int32
 	acme        *acmeIssuer // nil without ACME
 	secretCerts secretCerts // by TLS entrypoint; fixed by New
+	sweep       *sweep      // keeps the read deadlines of clients' and backends' connections
 }
 
 // Hold keeps /ping from answering 200 until the returned release is
@@ -185,6 +186,8 @@ func New(entrypoints []config.Entrypoint, opts Options) *Server {
 		redirects:   redirectPorts(entrypoints, opts.RedirectHTTPS),
 		secretCerts: newSecretCerts(opts.TLS),
 		dialer:      net.Dialer{Timeout: opts.DialTimeout, KeepAliveConfig: keepAlive(backendKeepIdle)},
+		sweep: newSweep(opts.Limits.ReadTimeout, opts.Limits.IdleTimeout, opts.Limits.UpstreamTimeout,
+			opts.TunnelIdleTimeout),
 	}
 	names := make([]string, len(entrypoints))
 	for i, ep := range entrypoints {
@@ -237,6 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
 		}
+		ln = s.sweep.listener(ln)
 		if files, ok := s.opts.TLS[ep.Name]; ok {
 			store, err := newCertStore(files, s.log.With("entrypoint", ep.Name))
 			if err != nil {
@@ -272,6 +276,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
+	// The sweep outlives ctx: deadlines hold through the shutdown.
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	s.sweep.start()
+	wg.Go(func() { s.sweep.run(sweepCtx) })
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
 		wg.Go(func() {
@@ -309,6 +317,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.engine.stop()
 	}
 	s.ctrl.stop()
+	stopSweep()
 	wg.Wait()
 	s.access.flush()
 	return runErr
@@ -384,7 +393,11 @@ func (s *Server) newProbeClient(addr string) *fasthttp.HostClient {
 		StreamResponseBody:     true,
 		RetryIfErr:             retryOnDeadConn,
 		Dial: func(addr string) (net.Conn, error) {
-			return s.dialer.Dial("tcp", addr)
+			c, err := s.dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return s.sweep.wrap(c), nil
 		},
 	}
 }

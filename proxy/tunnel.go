@@ -266,7 +266,7 @@ func unwrapConn(c net.Conn) net.Conn {
 }
 
 func isTCP(c net.Conn) bool {
-	_, ok := c.(*net.TCPConn)
+	_, ok := asTCP(c)
 	return ok
 }
 
