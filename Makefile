@@ -23,7 +23,9 @@ FUZZ := \
 	./balancer:FuzzParseKeys \
 	./balancer:FuzzNewPolicy \
 	./proxy:FuzzCommaTokens \
-	./proxy:FuzzRawRequest
+	./proxy:FuzzRawRequest \
+	./proxy:FuzzScanOpenPacket \
+	./proxy:FuzzScanCookie
 
 .PHONY: all build run test unit e2e fuzz bench deps vet clean
 

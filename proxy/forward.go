@@ -97,13 +97,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision
 func (s *Server) decide(ctx *fasthttp.RequestCtx, d *decision, now int64) bool {
 	r := d.route
 	if r.sticky != nil {
-		d.member, d.reason, d.setCookie = r.sticky.lookup(r.pool, s.opts.Keyring,
-			ctx.Request.Header.Cookie(r.sticky.name), now)
+		token := requestCookie(&ctx.Request.Header, r.sticky.name)
+		d.member, d.reason, d.setCookie = r.sticky.lookup(r.pool, s.opts.Keyring, token, now)
 		if d.member >= 0 {
 			return true
 		}
 		if d.reason == reasonBackendGone && r.pool.unlisted {
-			if up := s.unlisted.resolve(r.pool, s.opts.Keyring, ctx.Request.Header.Cookie(r.sticky.name), now); up != nil {
+			if up := s.unlisted.resolve(r.pool, s.opts.Keyring, token, now); up != nil {
 				d.unlisted, d.reason, d.setCookie = up, reasonHit, false
 				return true
 			}

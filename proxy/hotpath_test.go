@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +23,10 @@ type hotPath struct {
 	s      *Server
 	ctx    fasthttp.RequestCtx
 	cookie []byte
+	// raw is the request as a client sends it, parsed as the server does.
+	raw []byte
+	rd  bytes.Reader
+	br  *bufio.Reader
 }
 
 func newHotPath(tb testing.TB, accessLog io.Writer) *hotPath {
@@ -60,7 +66,7 @@ func newHotPathOpts(tb testing.TB, opts Options) *hotPath {
 	waitPublished(tb, s)
 	tb.Cleanup(func() { s.ctrl.stop() })
 
-	h := &hotPath{s: s}
+	h := &hotPath{s: s, br: bufio.NewReader(nil)}
 	h.ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}, nil)
 	h.do() // no cookie yet: a new session, which learns its cookie
 	if len(h.cookie) == 0 {
@@ -85,11 +91,15 @@ func waitPublished(tb testing.TB, s *Server) {
 func (h *hotPath) do() int {
 	req := &h.ctx.Request
 	req.Reset()
-	req.Header.SetMethod("GET")
-	req.SetRequestURI("/socket.io/?EIO=4&transport=polling")
-	req.Header.SetHost("chat.example")
+	h.raw = append(h.raw[:0], "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: chat.example\r\n"...)
 	if h.cookie != nil {
-		req.Header.SetCookieBytesKV([]byte("heyy"), h.cookie)
+		h.raw = append(append(append(h.raw, "Cookie: theme=dark; heyy="...), h.cookie...), "\r\n"...)
+	}
+	h.raw = append(h.raw, "User-Agent: bench\r\n\r\n"...)
+	h.rd.Reset(h.raw)
+	h.br.Reset(&h.rd)
+	if err := req.Header.Read(h.br); err != nil {
+		return 0
 	}
 	h.s.serve(&h.ctx, "web")
 	status := h.ctx.Response.StatusCode()
