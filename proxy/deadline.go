@@ -17,8 +17,9 @@ import (
 // twice more. Here it is a store under the connection's own mutex. Every
 // tick, the sweep puts each deadline that has come on its socket, which
 // fails a blocked Read with a timeout just as the deadline would have: a
-// timeout fires at most one tick late. A deadline less than a tick or two
-// ahead (or past, to wake a reader now) goes on the socket at once.
+// timeout fires at most one tick (a tenth of the shortest timeout) late.
+// A deadline less than a tick or two ahead (or past, to wake a reader
+// now) goes on the socket at once.
 type sweep struct {
 	tick    time.Duration
 	running atomic.Bool
@@ -28,9 +29,11 @@ type sweep struct {
 	conns []*sweptConn
 }
 
-// maxSweepTick is the tick when every timeout is long; a shorter timeout
-// gets a tick of a tenth of it (see newSweep).
-const maxSweepTick = 100 * time.Millisecond
+// maxSweepTick is the tick when every timeout is long (10 s or more); a
+// shorter timeout gets a tick of a tenth of it (see newSweep). A sweep
+// visits every open connection, so a long tick keeps an idle crowd of
+// keep-alive clients cheap.
+const maxSweepTick = time.Second
 
 // newSweep returns a sweep precise to a tenth of the shortest of timeouts
 // (zeros ignored), and to maxSweepTick at worst.

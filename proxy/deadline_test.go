@@ -176,6 +176,7 @@ func TestTheSweepTickIsATenthOfTheShortestTimeout(t *testing.T) {
 		want     time.Duration
 	}{
 		{"long timeouts get the longest tick", []time.Duration{30 * time.Second, 90 * time.Second}, maxSweepTick},
+		{"a 20-second timeout gets the longest tick", []time.Duration{20 * time.Second}, maxSweepTick},
 		{"a one-second timeout gets 100 ms", []time.Duration{time.Second, 0}, 100 * time.Millisecond},
 		{"a 200 ms timeout gets 20 ms", []time.Duration{time.Minute, 200 * time.Millisecond}, 20 * time.Millisecond},
 		{"no tick is under a millisecond", []time.Duration{time.Microsecond}, time.Millisecond},
