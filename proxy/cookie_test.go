@@ -34,28 +34,29 @@ func TestScanCookieFindsACookieAsFasthttpDoes(t *testing.T) {
 	}
 }
 
-func TestRequestCookieLeavesTheCookieHeaderAsItCame(t *testing.T) {
-	const raw = "GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1;lb=tok;  b=\"2\"\r\n\r\n"
-	var h fasthttp.RequestHeader
-	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
-		t.Fatal(err)
-	}
-	if v := requestCookie(&h, "lb"); string(v) != "tok" {
-		t.Fatalf("lb = %q", v)
-	}
-	if !strings.Contains(h.String(), "Cookie: a=1;lb=tok;  b=\"2\"\r\n") {
-		t.Fatalf("the Cookie header was rewritten:\n%s", h.String())
-	}
-}
-
-func TestRequestCookieLooksThroughEveryCookieHeader(t *testing.T) {
-	const raw = "GET / HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: lb=tok\r\n\r\n"
-	var h fasthttp.RequestHeader
-	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
-		t.Fatal(err)
-	}
-	if v := requestCookie(&h, "lb"); string(v) != "tok" {
-		t.Fatalf("lb in the second Cookie header = %q", v)
+func TestRequestCookieReadsTheParsedRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name, cookies string // the request's Cookie header lines
+		keep          string // a line the forwarded header must still hold
+	}{
+		{"the cookie is read and the header left as it came",
+			"Cookie: a=1;lb=tok;  b=\"2\"\r\n", "Cookie: a=1;lb=tok;  b=\"2\"\r\n"},
+		{"a cookie in a second Cookie header is found too",
+			"Cookie: a=1\r\nCookie: lb=tok\r\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h fasthttp.RequestHeader
+			raw := "GET / HTTP/1.1\r\nHost: x\r\n" + tc.cookies + "\r\n"
+			if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+				t.Fatal(err)
+			}
+			if v := requestCookie(&h, "lb"); string(v) != "tok" {
+				t.Fatalf("lb = %q", v)
+			}
+			if !strings.Contains(h.String(), tc.keep) {
+				t.Fatalf("the Cookie header was rewritten:\n%s", h.String())
+			}
+		})
 	}
 }
 

@@ -1,46 +1,12 @@
 package proxy
 
 import (
-	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 )
-
-// rawBackend answers every request on every connection with the same raw
-// bytes, so a test controls exactly which headers a response carries.
-func rawBackend(t *testing.T, response string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					req.Body.Close()
-					if _, err := c.Write([]byte(response)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 func TestAResponseReachesTheClientWithTheBackendsHeadersAndADate(t *testing.T) {
 	for _, tc := range []struct {
@@ -64,7 +30,8 @@ func TestAResponseReachesTheClientWithTheBackendsHeadersAndADate(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := serveProxy(t, 1<<20, rawBackend(t, tc.response))
+			b := newScriptedBackend(t, func(w net.Conn, _ *http.Request) { io.WriteString(w, tc.response) })
+			addr := serveProxy(t, 1<<20, b.addr)
 			for i := range 2 { // a fresh connection to the backend, then a pooled one
 				resp, err := http.Get("http://" + addr + "/")
 				if err != nil {
