@@ -6,8 +6,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-var hdrCookie = []byte("Cookie")
-
 // requestCookie returns the value of the request's cookie name. It reads
 // the first Cookie header in place: asking fasthttp would parse every
 // cookie into its list, and a request whose cookies were parsed has its

@@ -20,6 +20,7 @@ var (
 	hdrTransferEncoding  = []byte("Transfer-Encoding")
 	hdrUpgrade           = []byte("Upgrade")
 	hdrSetCookie         = []byte("Set-Cookie")
+	hdrCookie            = []byte("Cookie")
 	hdrXForwardedFor     = []byte("X-Forwarded-For")
 	hdrXForwardedProto   = []byte("X-Forwarded-Proto")
 	hdrXForwardedHost    = []byte("X-Forwarded-Host")

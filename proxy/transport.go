@@ -36,8 +36,7 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	if err != nil {
 		return false, err
 	}
-	conn := cc.Conn()
-	resp.ParseNetConn(conn)
+	conn := cc.Conn() // not ParseNetConn: nothing reads the response's addresses
 
 	if hc.WriteTimeout > 0 {
 		if err := conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
