@@ -63,6 +63,17 @@ func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bc
 		return fail("setsockopt", err)
 	}
 	cerr := unix.Connect(fd, sa)
+	if cerr == unix.EINPROGRESS {
+		// A near backend (loopback, the same node) has usually completed
+		// the handshake by now: a second connect says so (EISCONN), or
+		// reports its failure, and spares a round through the loop.
+		switch cerr = unix.Connect(fd, sa); cerr {
+		case unix.EISCONN:
+			cerr = nil
+		case unix.EALREADY:
+			cerr = unix.EINPROGRESS
+		}
+	}
 	if cerr != nil && cerr != unix.EINPROGRESS {
 		unix.Close(fd)
 		return fail("connect", cerr)
@@ -76,8 +87,14 @@ func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bc
 		return fail("connect", errEngineStopped)
 	}
 	l.take(et)
-	// Output too: the connect completes with the first writability.
-	if err := l.watch(et, sideBackend, watchOut); err != nil {
+	// A connect still in progress completes with the first writability, so
+	// output is watched too; a connected socket is watched for output only
+	// once a write cannot finish.
+	events := uint32(watchIn)
+	if cerr != nil {
+		events = watchOut
+	}
+	if err := l.watch(et, sideBackend, events); err != nil {
 		l.slots[et.slot] = nil
 		l.free = append(l.free, et.slot)
 		l.mu.Unlock()
@@ -161,7 +178,7 @@ func (c *bconn) SetDeadline(t time.Time) error {
 
 func (c *bconn) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(c.fd, p)
+		n, err := rawRead(c.fd, p)
 		switch {
 		case err == nil && n == 0 && len(p) > 0:
 			return 0, io.EOF
@@ -181,7 +198,7 @@ func (c *bconn) Read(p []byte) (int, error) {
 func (c *bconn) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
-		n, err := unix.Write(c.fd, p[done:])
+		n, err := rawWrite(c.fd, p[done:])
 		switch {
 		case err == nil:
 			done += n
@@ -189,12 +206,24 @@ func (c *bconn) Write(p []byte) (int, error) {
 		case err != unix.EAGAIN:
 			return done, os.NewSyscallError("write", err)
 		default:
+			if err := c.watchOutput(); err != nil {
+				return done, err
+			}
 			if err := c.wait(); err != nil {
 				return done, err
 			}
 		}
 	}
 	return done, nil
+}
+
+// watchOutput makes the loop report when the socket can take more bytes,
+// if it does not already.
+func (c *bconn) watchOutput() error {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.waitWritable(c.et, sideBackend)
 }
 
 // Close gives the socket up: it leaves the loop and is closed. After a

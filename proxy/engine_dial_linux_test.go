@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // listenOnce returns a loopback listener's address and a channel that
@@ -220,4 +222,114 @@ func TestTheEngineDialsWithNoDelayAndKeepalive(t *testing.T) {
 	defer bc.Close()
 	<-acc
 	checkSocketOptions(t, "dialled socket", bc.fd, 23)
+}
+
+// fullListener returns the address of a loopback listener whose accept
+// queue is full (backlog 0 holds one connection, which it has), so that
+// the kernel drops the SYNs of further connects and they stay in
+// progress; accept makes room, and a connect in progress then completes
+// with its next SYN (after about a second).
+func fullListener(t *testing.T) (addr netip.AddrPort, accept func()) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "full-listener")
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	addr = ln.Addr().(*net.TCPAddr).AddrPort()
+	queued, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { queued.Close() })
+	return addr, func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+}
+
+func TestAConnectStillInProgressCompletesOnTheLoop(t *testing.T) {
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop()
+
+	t.Run("a connect that cannot complete runs into the dial timeout", func(t *testing.T) {
+		addr, _ := fullListener(t)
+		bc, err := e.dial(addr, 200*time.Millisecond, 30*time.Second)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !isDialError(err) {
+			bc.Close()
+			t.Fatalf("dial to a full accept queue: %v; want a dial timeout", err)
+		}
+	})
+
+	t.Run("a connect that completes late gives a working socket", func(t *testing.T) {
+		addr, accept := fullListener(t)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			accept() // room for the SYN the kernel sends again
+		}()
+		bc, err := e.dial(addr, 10*time.Second, 30*time.Second)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer bc.Close()
+		if !bc.et.watchOut[sideBackend] {
+			t.Fatal("the connect completed without waiting on the loop: the test did not reach the path it is for")
+		}
+		bc.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bc.Write([]byte("x")); err != nil {
+			t.Fatalf("write on the connected socket: %v", err)
+		}
+	})
+}
+
+// A socket that connected at once is not watched for output; a write the
+// kernel cannot take whole must still finish once the backend reads.
+func TestAWriteLargerThanTheSocketBufferFinishes(t *testing.T) {
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop()
+	addr, acc := listenOnce(t)
+	bc, err := e.dial(addr, time.Second, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	backend := <-acc
+	big := make([]byte, 16<<20)
+	got := make(chan int64, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // let the write fill the buffers
+		n, _ := io.Copy(io.Discard, io.LimitReader(backend, int64(len(big))))
+		got <- n
+	}()
+	bc.SetDeadline(time.Now().Add(10 * time.Second))
+	if n, err := bc.Write(big); err != nil || n != len(big) {
+		t.Fatalf("write: %d bytes, %v; want all %d", n, err, len(big))
+	}
+	if n := <-got; n != int64(len(big)) {
+		t.Fatalf("backend read %d bytes", n)
+	}
 }

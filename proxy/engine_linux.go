@@ -290,41 +290,60 @@ func tag(et *etunnel, side int) int32 { return int32(et.slot<<1) | int32(side) }
 
 // waitWritable adds output to what side's socket is watched for, once;
 // the edge it reports when the socket can take more resumes the transfer
-// into it. It reports false when epoll refused.
-func (l *eloop) waitWritable(et *etunnel, side int) bool {
+// into it.
+func (l *eloop) waitWritable(et *etunnel, side int) error {
 	if et.watchOut[side] {
-		return true
+		return nil
+	}
+	ev := unix.EpollEvent{Events: watchOut, Fd: tag(et, side)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, et.fd[side], &ev); err != nil {
+		return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
 	}
 	et.watchOut[side] = true
-	ev := unix.EpollEvent{Events: watchOut, Fd: tag(et, side)}
-	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, et.fd[side], &ev) == nil
+	return nil
 }
 
 // run waits for events and moves bytes until the loop is stopped; then it
 // closes the tunnels left on it and its descriptors.
+//
+// One wake-up costs one epoll_wait: the loop drains the epoll descriptor
+// inside a single wait of Go's netpoller and parks again as soon as a call
+// returns fewer events than it asked for (the ready list is then empty,
+// and any later event makes the descriptor readable anew). The read
+// deadline that ends the wait for the idle sweep is set once per sweep,
+// not per wake-up.
 func (l *eloop) run() {
 	events := make([]unix.EpollEvent, 256)
 	rc, err := l.ep.SyscallConn()
-	lastSweep := time.Now()
-	for err == nil && !l.stopping.Load() {
-		l.ep.SetReadDeadline(lastSweep.Add(l.sweepEvery))
-		err = rc.Read(func(fd uintptr) bool {
-			n, werr := unix.EpollWait(int(fd), events, 0)
-			if n <= 0 {
-				// Nothing ready: wait for the epoll descriptor to turn
-				// readable. Any other error means a broken descriptor.
-				return werr != nil && werr != unix.EINTR && werr != unix.EAGAIN
+	var waitErr error
+	wait := func(fd uintptr) bool {
+		for {
+			n, werr := epollWait(int(fd), events)
+			switch {
+			case n > 0:
+				l.batch(events[:n])
+			case werr != nil && werr != unix.EINTR && werr != unix.EAGAIN:
+				waitErr = werr // a broken descriptor
+				return true
 			}
-			l.batch(events[:n])
-			return true
-		})
+			if l.stopping.Load() {
+				return true
+			}
+			if n < len(events) && werr != unix.EINTR {
+				return false // drained: park until the descriptor is readable
+			}
+		}
+	}
+	for err == nil && !l.stopping.Load() {
+		l.ep.SetReadDeadline(time.Now().Add(l.sweepEvery))
+		err = rc.Read(wait)
+		if err == nil {
+			err = waitErr
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = nil
-		}
-		if now := time.Now(); now.Sub(lastSweep) >= l.sweepEvery {
-			lastSweep = now
 			l.mu.Lock()
-			l.sweep(now.UnixNano())
+			l.sweep(time.Now().UnixNano())
 			l.mu.Unlock()
 		}
 	}
@@ -401,13 +420,13 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 	dst := 1 - src
 	for {
 		if len(et.pend[src]) > 0 {
-			n, err := unix.Write(et.fd[dst], et.pend[src])
+			n, err := rawWrite(et.fd[dst], et.pend[src])
 			if n > 0 {
 				et.pend[src] = et.pend[src][n:]
 			}
 			switch {
 			case err == unix.EAGAIN:
-				return l.waitWritable(et, dst) // dst's next EPOLLOUT resumes
+				return l.waitWritable(et, dst) == nil // dst's next EPOLLOUT resumes
 			case err == unix.EINTR:
 				continue
 			case err != nil:
@@ -420,11 +439,11 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 		if et.eof[src] || !et.readable[src] {
 			return true
 		}
-		n, err := unix.Read(et.fd[src], l.buf)
+		n, err := rawRead(et.fd[src], l.buf)
 		switch {
 		case n > 0:
 			et.last = now
-			w, err := unix.Write(et.fd[dst], l.buf[:n])
+			w, err := rawWrite(et.fd[dst], l.buf[:n])
 			if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 				return false
 			}
