@@ -86,6 +86,7 @@ func (w *sweep) wrap(c net.Conn) net.Conn {
 		return c
 	}
 	sc := &sweptConn{TCPConn: tc, w: w}
+	sc.raw.init(tc)
 	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
 		sc.peer = a.AddrPort().Addr().Unmap()
 	}
@@ -126,8 +127,9 @@ func (l sweptListener) Accept() (net.Conn, error) {
 	return l.w.wrap(c), nil
 }
 
-// sweptConn is a TCP connection whose far read deadlines the sweep keeps.
-// Everything but deadlines and Close is the TCPConn's own.
+// sweptConn is a TCP connection whose far read deadlines the sweep keeps,
+// and whose reads and writes are raw system calls (rawIO). Everything
+// else is the TCPConn's own.
 type sweptConn struct {
 	*net.TCPConn
 	w *sweep
@@ -141,7 +143,12 @@ type sweptConn struct {
 	i        int // index in w.conns, under w.mu; -1 once closed
 
 	peer netip.Addr // the far end's IP, noted once for every request's use
+	raw  rawIO      // Read and Write
 }
+
+func (c *sweptConn) Read(p []byte) (int, error) { return c.raw.read(c.TCPConn, p) }
+
+func (c *sweptConn) Write(p []byte) (int, error) { return c.raw.write(c.TCPConn, p) }
 
 func (c *sweptConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()

@@ -30,6 +30,7 @@ type bconn struct {
 	fd       int
 	addr     netip.AddrPort
 	deadline time.Time
+	more     bool        // the last read filled its buffer: the socket may hold more
 	timer    *time.Timer // fires at deadline; nil until a deadline is set
 	// gone is set once the socket was closed or handed to a tunnel;
 	// Close is then a no-op.
@@ -176,21 +177,30 @@ func (c *bconn) SetDeadline(t time.Time) error {
 	return nil
 }
 
+// Read reads the socket only when it may hold bytes: the last read filled
+// p (more may wait), or the loop saw an edge since the last read. A read
+// after a request has been sent therefore waits for the answer's edge
+// first rather than beginning with a read that finds nothing.
 func (c *bconn) Read(p []byte) (int, error) {
 	for {
+		if !c.more && !c.et.inEdge.Swap(false) {
+			if err := c.wait(); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		n, err := rawRead(c.fd, p)
 		switch {
 		case err == nil && n == 0 && len(p) > 0:
 			return 0, io.EOF
 		case err == nil:
+			c.more = n == len(p)
 			return n, nil
 		case err == unix.EINTR:
 		case err != unix.EAGAIN:
 			return 0, os.NewSyscallError("read", err)
 		default:
-			if err := c.wait(); err != nil {
-				return 0, err
-			}
+			c.more = false
 		}
 	}
 }
@@ -288,9 +298,10 @@ func (e *engine) joinDialed(client net.Conn, c *bconn, toBackend, toClient []byt
 	et.done = done
 	et.last = time.Now().UnixNano()
 	et.wake = nil
-	// Edges seen during the handshake went to wait: the backend may hold
-	// bytes already (and an end, which handle noted in ended).
-	et.readable[sideBackend] = true
+	// The backend may hold bytes the handshake did not read: a last read
+	// that filled its buffer, or an edge since (bytes, or an end, which
+	// handle noted in ended).
+	et.readable[sideBackend] = c.more || et.inEdge.Load() || et.ended[sideBackend]
 	l.start(et)
 	l.mu.Unlock()
 	client.Close()

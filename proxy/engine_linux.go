@@ -126,7 +126,11 @@ type etunnel struct {
 	readable [2]bool // side i may have bytes (edge seen, EAGAIN not yet)
 	// ended[i]: an event reported side i's peer shutdown or an error, so
 	// side i is read until it says so rather than until a short read.
-	ended    [2]bool
+	ended [2]bool
+	// fin[i]: an event reported side i's peer shutdown (EPOLLRDHUP) with
+	// no error. The peer's bytes then all precede the end in the receive
+	// queue, so a short read has taken the last of them and is the end.
+	fin      [2]bool
 	watchOut [2]bool // side i is watched for output too
 	eof      [2]bool // side i ended and the end was passed on
 	last     int64   // unix nanoseconds of the last byte read
@@ -134,8 +138,10 @@ type etunnel struct {
 	done     func()
 	// wake, while set, makes the loop only signal events on the backend
 	// socket: a bconn is dialing it or handshaking on it, and owns it
-	// until joinDialed clears wake.
-	wake chan struct{}
+	// until joinDialed clears wake. inEdge is set with the signal when
+	// the event says the socket may have bytes (or an end) to read.
+	wake   chan struct{}
+	inEdge atomic.Bool
 
 	mu      sync.Mutex // guards closed against shutdown's use of fd
 	closed  bool
@@ -390,8 +396,12 @@ func (l *eloop) handle(ev unix.EpollEvent, now int64) {
 	}
 	if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		et.ended[side] = true
+		et.fin[side] = ev.Events&(unix.EPOLLRDHUP|unix.EPOLLERR) == unix.EPOLLRDHUP
 	}
 	if et.wake != nil {
+		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			et.inEdge.Store(true)
+		}
 		signal(et.wake)
 		return
 	}
@@ -450,29 +460,42 @@ func (l *eloop) transfer(et *etunnel, src int, now int64) bool {
 			if w = max(w, 0); w < n {
 				et.pend[src] = append([]byte(nil), l.buf[w:n]...)
 			}
-			if n < len(l.buf) && !et.ended[src] {
-				// A short read emptied the socket. Bytes that arrive
-				// later raise a new edge, so src is not read again
-				// until then: no read that could only say EAGAIN. A
-				// peer shutdown already reported with these bytes
-				// would raise no new edge, hence ended.
-				et.readable[src] = false
+			if n < len(l.buf) {
+				switch {
+				case !et.ended[src]:
+					// A short read emptied the socket. Bytes that
+					// arrive later raise a new edge, so src is not read
+					// again until then: no read that could only say
+					// EAGAIN. A peer shutdown already reported with
+					// these bytes would raise no new edge, hence ended.
+					et.readable[src] = false
+				case et.fin[src] && len(et.pend[src]) == 0:
+					// The last bytes before the peer's end, all passed
+					// on: the end follows without a read that returns 0.
+					return l.ended(et, src)
+				}
 			}
 		case err == unix.EAGAIN:
 			et.readable[src] = false
 			return true
 		case err == unix.EINTR:
 		case err == nil: // n == 0: src ended
-			et.eof[src] = true
-			if et.eof[dst] {
-				return false // both ended: closing says the rest
-			}
-			unix.Shutdown(et.fd[dst], unix.SHUT_WR)
-			return true
+			return l.ended(et, src)
 		default:
 			return false
 		}
 	}
+}
+
+// ended passes src's end on to the other side as a half-close. It reports
+// false when both sides have now ended: closing says the rest.
+func (l *eloop) ended(et *etunnel, src int) bool {
+	et.eof[src] = true
+	if et.eof[1-src] {
+		return false
+	}
+	unix.Shutdown(et.fd[1-src], unix.SHUT_WR)
+	return true
 }
 
 // signal leaves a token in ch unless one is there already.

@@ -146,6 +146,30 @@ func TestEngineCarriesBytesBothWays(t *testing.T) {
 		waitDone(t, p.done)
 	})
 
+	t.Run("bytes sent right before an end all arrive, then the end", func(t *testing.T) {
+		for _, size := range []int{5, 64<<10 - 1, 64 << 10, 1<<20 + 7} {
+			p := joinPair(t, e, nil, nil)
+			want := make([]byte, size)
+			rand.Read(want)
+			go func() {
+				p.client.Write(want)
+				p.client.(*net.TCPConn).CloseWrite()
+			}()
+			p.backend.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(p.backend)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes then an end: backend read %d bytes, %v; want them all, then EOF", size, len(got), err)
+			}
+			p.backend.Write([]byte("bye"))
+			p.backend.Close()
+			p.client.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if got, err := io.ReadAll(p.client); err != nil || string(got) != "bye" {
+				t.Fatalf("client read %q, %v; want the answer, then EOF", got, err)
+			}
+			waitDone(t, p.done)
+		}
+	})
+
 	t.Run("a reset on one side closes the other", func(t *testing.T) {
 		p := joinPair(t, e, nil, nil)
 		p.backend.(*net.TCPConn).SetLinger(0)
