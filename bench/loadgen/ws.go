@@ -23,9 +23,25 @@ func wsDialer() *websocket.Dialer {
 // dialAll opens n WebSockets to url with par dials in flight at a time.
 // It returns the open ones (nil where a dial failed), the failures and how
 // long the whole took.
-func dialAll(ctx context.Context, url string, n, par int) ([]*websocket.Conn, int, time.Duration, string) {
+// dialed is what dialAll did: the connections (nil where a dial failed),
+// the failures and the first error, the whole time, and each successful
+// dial's time.
+type dialed struct {
+	conns    []*websocket.Conn
+	failed   int
+	firstErr string
+	took     time.Duration
+	lat      []time.Duration
+}
+
+// connectP returns the p50, p99 and max of the dial times, in µs.
+func (d *dialed) connectP() []float64 { return percentiles(d.lat, 0.50, 0.99, 1.0) }
+
+// dialAll opens n WebSockets to url, par at a time.
+func dialAll(ctx context.Context, url string, n, par int) *dialed {
 	d := wsDialer()
 	conns := make([]*websocket.Conn, n)
+	lat := make([]time.Duration, n)
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	start := time.Now()
@@ -37,19 +53,27 @@ func dialAll(ctx context.Context, url string, n, par int) ([]*websocket.Conn, in
 				if i >= n {
 					return
 				}
+				t := time.Now()
 				c, _, err := d.DialContext(ctx, url, nil)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
-				conns[i] = c
+				conns[i], lat[i] = c, time.Since(t)
 			}
 		})
 	}
 	wg.Wait()
+	took := time.Since(start)
+	ok := lat[:0]
+	for i, c := range conns {
+		if c != nil {
+			ok = append(ok, lat[i])
+		}
+	}
 	e, _ := firstErr.Load().(string)
-	return conns, int(failed.Load()), time.Since(start), e
+	return &dialed{conns: conns, failed: int(failed.Load()), firstErr: e, took: took, lat: ok}
 }
 
 func closeAll(conns []*websocket.Conn) {
@@ -96,9 +120,11 @@ func runWSEcho(ctx context.Context, args []string) error {
 	senders := fs.Int("senders", 4, "connections exchanging messages at a time")
 	fs.Parse(args)
 
-	conns, failed, took, firstErr := dialAll(ctx, *url, *n, *par)
+	dl := dialAll(ctx, *url, *n, *par)
+	conns, failed := dl.conns, dl.failed
 	ok := *n - failed
-	rate := float64(ok) / took.Seconds()
+	rate := float64(ok) / dl.took.Seconds()
+	cp := dl.connectP()
 
 	// The round trips run on a few senders at a time, each going through
 	// the connections in turn, so that the RTT is the proxy's and not a
@@ -139,10 +165,11 @@ func runWSEcho(ctx context.Context, args []string) error {
 		all = append(all, l...)
 	}
 	p := percentiles(all, 0.50, 0.99, 1.0)
-	fmt.Printf("ws-echo: %d/%d connected in %.2fs = %.0f connects/s (failures %d %s)\n", ok, *n, took.Seconds(), rate, failed, firstErr)
+	fmt.Printf("ws-echo: %d/%d connected in %.2fs = %.0f connects/s (failures %d %s); connect us p50 %.0f p99 %.0f max %.0f\n",
+		ok, *n, dl.took.Seconds(), rate, failed, dl.firstErr, cp[0], cp[1], cp[2])
 	fmt.Printf("echo: %d round trips in %.2fs, rtt us p50 %.0f p99 %.0f max %.0f, failures %d\n",
 		len(all), echoTook.Seconds(), p[0], p[1], p[2], echoFail.Load())
-	result("ws-echo", "connect_rate", rate, "echo_p50_us", p[0], "echo_p99_us", p[1], "echo_max_us", p[2],
+	result("ws-echo", "connect_rate", rate, "connect_p99_us", cp[1], "connect_max_us", cp[2], "echo_p50_us", p[0], "echo_p99_us", p[1], "echo_max_us", p[2],
 		"failures", failed+int(echoFail.Load()), "round_trips", len(all))
 	return nil
 }
@@ -169,8 +196,10 @@ func runWSHold(ctx context.Context, args []string) error {
 	if *baseKB > 0 {
 		base = *baseKB
 	}
-	conns, failed, took, firstErr := dialAll(ctx, *url, *n, *par)
+	dl := dialAll(ctx, *url, *n, *par)
+	conns, failed := dl.conns, dl.failed
 	ok := *n - failed
+	cp := dl.connectP()
 	var peak, last int64
 	deadline := time.Now().Add(*hold)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -207,10 +236,10 @@ func runWSHold(ctx context.Context, args []string) error {
 		perKB = float64(last-base) / float64(ok)
 	}
 	errs := failed + int(dead.Load())
-	fmt.Printf("ws-hold: %d/%d connected in %.2fs (failures %d %s); held %s; %d still echo, %d dead\n",
-		ok, *n, took.Seconds(), failed, firstErr, *hold, alive.Load(), dead.Load())
+	fmt.Printf("ws-hold: %d/%d connected in %.2fs (failures %d %s; connect us p50 %.0f p99 %.0f max %.0f); held %s; %d still echo, %d dead\n",
+		ok, *n, dl.took.Seconds(), failed, dl.firstErr, cp[0], cp[1], cp[2], *hold, alive.Load(), dead.Load())
 	fmt.Printf("proxy RSS KB: base %d, held %d (peak %d) = %.1f KB per tunnel\n", base, last, peak, perKB)
-	result("ws-hold", "tunnels", ok, "connect_rate", float64(ok)/took.Seconds(), "rss_base_kb", base, "rss_held_kb", last, "rss_peak_kb", peak,
+	result("ws-hold", "tunnels", ok, "connect_rate", float64(ok)/dl.took.Seconds(), "connect_p99_us", cp[1], "connect_max_us", cp[2], "rss_base_kb", base, "rss_held_kb", last, "rss_peak_kb", peak,
 		"kb_per_tunnel", perKB, "errors", errs)
 	return nil
 }
