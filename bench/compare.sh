@@ -33,6 +33,7 @@ cols = [("RPS (closed, 50 conns)", "rps_closed", "%.0f", True),
         ("p50 us @3k/s", "p50_us_rate", "%.0f", False),
         ("p99 us @3k/s", "p99_us_rate", "%.0f", False),
         ("WS connects/s", "connect_rate_hold5000", "%.0f", True),
+        ("CPU us/connect", "connect_cpu_us_hold5000", "%.0f", False),
         ("echo p50 us", "echo_p50_us_echo", "%.0f", False),
         ("echo p99 us", "echo_p99_us_echo", "%.0f", False)]
 for n in holds:
