@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -144,9 +145,19 @@ type sweptConn struct {
 
 	peer netip.Addr // the far end's IP, noted once for every request's use
 	raw  rawIO      // Read and Write
+	// refuseReads makes Read fail at once with errReadsRefused, leaving
+	// the socket's bytes where they are (see clientBuffered).
+	refuseReads atomic.Bool
 }
 
-func (c *sweptConn) Read(p []byte) (int, error) { return c.raw.read(c.TCPConn, p) }
+var errReadsRefused = errors.New("reads refused while the connection is handed over")
+
+func (c *sweptConn) Read(p []byte) (int, error) {
+	if c.refuseReads.Load() {
+		return 0, errReadsRefused
+	}
+	return c.raw.read(c.TCPConn, p)
+}
 
 func (c *sweptConn) Write(p []byte) (int, error) { return c.raw.write(c.TCPConn, p) }
 

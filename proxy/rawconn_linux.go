@@ -59,13 +59,25 @@ func (r *rawIO) read(tc *net.TCPConn, p []byte) (int, error) {
 	n, rerr := r.rn, r.rerr
 	r.rp, r.rerr = nil, nil
 	r.rmu.Unlock()
-	if err == nil {
+	switch {
+	case err != nil:
+		err = renamed(err, "read") // the poller's: closed, or a deadline
+	case rerr != nil && rerr != io.EOF:
+		err = &net.OpError{Op: "read", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: rerr}
+	default:
 		err = rerr
 	}
-	if err != nil && err != io.EOF {
-		err = &net.OpError{Op: "read", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: err}
-	}
 	return n, err
+}
+
+// renamed gives an error of the RawConn ("raw-read tcp ...: i/o timeout")
+// the operation a net.Conn would name; it is fresh per call, so it is
+// changed in place.
+func renamed(err error, op string) error {
+	if oe, ok := err.(*net.OpError); ok {
+		oe.Op = op
+	}
+	return err
 }
 
 // readOnce makes one read that finds bytes, an end or an error; it asks
@@ -100,11 +112,11 @@ func (r *rawIO) write(tc *net.TCPConn, p []byte) (int, error) {
 	n, werr := r.wn, r.werr
 	r.wp, r.werr = nil, nil
 	r.wmu.Unlock()
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		err = &net.OpError{Op: "write", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: err}
+	switch {
+	case err != nil:
+		err = renamed(err, "write")
+	case werr != nil:
+		err = &net.OpError{Op: "write", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: werr}
 	}
 	return n, err
 }

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"errors"
@@ -49,6 +50,9 @@ func TestASweptConnReadsAndWritesLikeATCPConn(t *testing.T) {
 		var op *net.OpError
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() || !errors.As(err, &op) || op.Op != "read" {
 			t.Fatalf("read past the deadline: %v; want a read *net.OpError that is a timeout", err)
+		}
+		if want := "read tcp " + sc.LocalAddr().String() + "->" + sc.RemoteAddr().String() + ": i/o timeout"; err.Error() != want {
+			t.Fatalf("read past the deadline says %q; want %q, as a TCPConn's would", err, want)
 		}
 	})
 
@@ -113,4 +117,41 @@ func TestASweptConnReadsAndWritesLikeATCPConn(t *testing.T) {
 			t.Fatalf("%.1f allocations per write and read; want 0", allocs)
 		}
 	})
+}
+
+// hijackedConn is what fasthttp hands a hijack handler: the connection,
+// read through the server's buffered reader.
+type hijackedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c hijackedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func TestTheBytesReadPastAnUpgradeRequestAreTakenWithoutWaiting(t *testing.T) {
+	_, sc, far := sweptPair(t, time.Second)
+	far.Write([]byte("GET /ws HTTP/1.1\r\n\r\nearly"))
+	br := bufio.NewReader(sc)
+	if line, err := br.ReadString('\n'); err != nil || line != "GET /ws HTTP/1.1\r\n" {
+		t.Fatalf("request line %q, %v", line, err)
+	}
+	br.ReadString('\n')
+	for br.Buffered() < len("early") {
+		br.Peek(br.Buffered() + 1)
+	}
+	done := make(chan []byte, 1)
+	go func() { done <- clientBuffered(hijackedConn{sc, br}, sc) }()
+	select {
+	case got := <-done:
+		if string(got) != "early" {
+			t.Fatalf("taken %q; want the buffered bytes", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("taking the buffered bytes waited on the socket")
+	}
+	far.Write([]byte("later"))
+	sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got := readN(t, sc, 5); string(got) != "later" {
+		t.Fatalf("the socket then read %q; want its own bytes, untouched", got)
+	}
 }

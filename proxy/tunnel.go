@@ -272,15 +272,21 @@ func isTCP(c net.Conn) bool {
 
 // clientBuffered returns the bytes fasthttp read from the client past the
 // upgrade request (a client may send its first frames without waiting for
-// the 101). They sit in hijacked's reader; raw is the socket below it. A
-// deadline in the past makes the reader give up what it holds without
-// touching the socket.
+// the 101). They sit in hijacked's reader; raw is the socket below it,
+// which is told to refuse reads for the while (a swept connection, at the
+// cost of a flag; another, with a deadline in the past), so that the
+// reader gives up what it holds without waiting on the socket.
 func clientBuffered(hijacked, raw net.Conn) []byte {
 	if hijacked == raw {
 		return nil
 	}
-	raw.SetReadDeadline(time.Unix(1, 0))
-	defer raw.SetReadDeadline(time.Time{})
+	if sc, ok := raw.(*sweptConn); ok {
+		sc.refuseReads.Store(true)
+		defer sc.refuseReads.Store(false)
+	} else {
+		raw.SetReadDeadline(time.Unix(1, 0))
+		defer raw.SetReadDeadline(time.Time{})
+	}
 	var out []byte
 	var buf [512]byte
 	for {
