@@ -2,8 +2,9 @@
 # Side-by-side benchmark of latch against HAProxy, nginx and Caddy (and
 # Traefik when TRAEFIK=/path/to/traefik is given) on one machine, in one run.
 #
-#   bench/compare.sh            # two full runs, about 7 minutes
-#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, about 2.5 minutes
+#   bench/compare.sh            # two full runs and 5 head-to-head pairs, about 9 minutes
+#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, 3 pairs, about 4 minutes
+#   PAIRS=0 bench/compare.sh    # no head-to-head pairs
 #   bench/compare.sh --table RESULTS.tsv   # reprint the table of an earlier run
 #   TRAEFIK=/usr/local/bin/traefik bench/compare.sh
 #   PROXIES="latch haproxy" bench/compare.sh
@@ -11,7 +12,10 @@
 # The load generator and both backends run on CPU 0, the proxy alone on
 # CPU 1, each proxy with one worker (GOMAXPROCS=1, nbthread 1,
 # worker_processes 1). The second run goes through the proxies in reverse
-# order; every cell is the mean of both runs with their spread.
+# order; every cell is the mean of both runs with their spread. Then latch
+# and HAProxy alternate in short pairs on the figures whose targets are
+# ratios near 1 (CPU per request, p99 at 3,000 req/s, connect rate), and a
+# second table gives each pair's ratio and their median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,8 +77,46 @@ print("errors: HTTP errors (I/O or status >= 400) + WebSocket dial/echo failures
 print("sticky: the lowest share, over both runs, of requests that stayed on their client's first backend.")
 PY
 }
+# print_h2h H2H.tsv: the head-to-head table, from the alternating pairs.
+print_h2h() {
+	python3 - "$1" <<'PY'
+import sys, collections, statistics
+d = collections.defaultdict(dict)
+for line in open(sys.argv[1]):
+    run, p, k, v = line.rstrip("\n").split("\t")
+    try: d[(run, p, k)] = float(v)
+    except ValueError: pass
+pairs = sorted({r for r, _, _ in d}, key=lambda r: int(r[1:]))
+rows = [("CPU us/req (closed loop)", "cpu_us_per_req_closed", "at most 1.0x"),
+        ("p99 us @3k/s", "p99_us_rate", "at most 1.0x"),
+        ("WS connects/s (5,000 dials)", "connect_rate_hold5000", "at least 1.0x"),
+        ("CPU us/connect (5,000 dials)", "connect_cpu_us_hold5000", ""),
+        ("RPS (closed loop)", "rps_closed", "")]
+print("| figure | latch (median) | haproxy (median) | latch / haproxy per pair | median ratio | pairs meeting the target |")
+print("|---|---|---|---|---|---|")
+for name, k, target in rows:
+    a = [d.get((r, "latch", k)) for r in pairs]
+    b = [d.get((r, "haproxy", k)) for r in pairs]
+    ratios = [x / y for x, y in zip(a, b) if x and y]
+    if not ratios:
+        continue
+    if target.startswith("at most"): met = "%d of %d" % (sum(q <= 1.0 for q in ratios), len(ratios))
+    elif target.startswith("at least"): met = "%d of %d" % (sum(q >= 1.0 for q in ratios), len(ratios))
+    else: met = "-"
+    print("| %s | %.1f | %.1f | %s | %.2fx | %s |" % (name, statistics.median([x for x in a if x]),
+          statistics.median([y for y in b if y]), " ".join("%.2f" % q for q in ratios), statistics.median(ratios), met))
+print()
+print("%d pairs, latch and HAProxy alternating (odd pairs latch first), each a fresh process: 1 s warm-up and 3 s"
+      " closed loop, 1 s and 3 s at 3,000 req/s, then 5,000 WebSocket dials. A pair's two measurements are seconds"
+      " apart, so the machine's drift, which moves whole runs by a fifth, mostly cancels in its ratio." % len(pairs))
+PY
+}
 if [[ ${1:-} == --table ]]; then
 	print_table "$2" "${PROXIES:-latch haproxy nginx caddy traefik}"
+	if [[ -s $(dirname "$2")/h2h.tsv ]]; then
+		echo
+		print_h2h "$(dirname "$2")/h2h.tsv"
+	fi
 	exit 0
 fi
 
@@ -83,9 +125,9 @@ PROXIES=${PROXIES:-"latch haproxy nginx caddy"}
 if [[ -n ${TRAEFIK:-} ]]; then PROXIES="$PROXIES traefik"; fi
 PORT=18000 APORT=18080 B1=19001 B2=19002
 if [[ $QUICK == 1 ]]; then
-	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000"
+	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000" PAIRS=${PAIRS:-3}
 else
-	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000"
+	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000" PAIRS=${PAIRS:-5}
 fi
 CONNS=50 RATE=3000
 
@@ -297,11 +339,12 @@ stop_proxy() {
 	done
 }
 
-# record RUN PROXY: reads RESULT lines on stdin into the results file.
+# record RUN PROXY [SUFFIX [FILE]]: reads RESULT lines on stdin into the
+# results file (or FILE).
 record() {
-	local run=$1 proxy=$2 suffix=${3:-}
+	local run=$1 proxy=$2 suffix=${3:-} file=${4:-$RES}
 	grep '^RESULT' | tr ' ' '\n' | grep = | grep -v '^mode=' |
-		while IFS== read -r k v; do printf '%s\t%s\t%s%s\t%s\n' "$run" "$proxy" "$k" "$suffix" "$v"; done >>"$RES"
+		while IFS== read -r k v; do printf '%s\t%s\t%s%s\t%s\n' "$run" "$proxy" "$k" "$suffix" "$v"; done >>"$file"
 }
 
 measure() {
@@ -346,12 +389,45 @@ measure() {
 	done
 }
 
+# head_to_head: latch and HAProxy alternating, PAIRS times, on the figures
+# whose targets are ratios near 1: each pair's two measurements are seconds
+# apart rather than minutes, so their ratio carries little of the machine's
+# drift. Results go to $W/h2h.tsv, run "hN" for pair N.
+head_to_head() {
+	local i p order out
+	for ((i = 1; i <= PAIRS; i++)); do
+		order="latch haproxy"
+		((i % 2 == 0)) && order="haproxy latch"
+		for p in $order; do
+			log "head to head $i: $p"
+			start_proxy "$p" || { stop_proxy; continue; }
+			out=$("${LG[@]}" http --url "http://127.0.0.1:$PORT/" --conns $CONNS --duration 3s --warmup 1s --pid "$PROXY_PID")
+			echo "$out" | record "h$i" "$p" _closed "$W/h2h.tsv"
+			out=$("${LG[@]}" http --url "http://127.0.0.1:$PORT/" --conns $CONNS --duration 3s --warmup 1s --rate $RATE --pid "$PROXY_PID")
+			echo "$out" | record "h$i" "$p" _rate "$W/h2h.tsv"
+			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
+			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
+			echo "$out" | record "h$i" "$p" _hold5000 "$W/h2h.tsv"
+			stop_proxy
+		done
+	done
+}
+
 START=$(date +%s)
 log "workdir $W; proxies: $PROXIES; QUICK=$QUICK"
 for p in $PROXIES; do measure 1 "$p"; done
 REV=$(echo "$PROXIES" | tr ' ' '\n' | tac | tr '\n' ' ')
 for p in $REV; do measure 2 "$p"; done
+H2H=0
+if [[ " $PROXIES " == *" latch "* && " $PROXIES " == *" haproxy "* && $PAIRS -gt 0 ]]; then
+	H2H=1
+	head_to_head
+fi
 log "done in $(($(date +%s) - START))s"
 
 print_table "$RES" "$PROXIES"
+if [[ $H2H == 1 ]]; then
+	echo
+	print_h2h "$W/h2h.tsv"
+fi
 echo "raw results: $RES" >&2
