@@ -36,6 +36,24 @@ func listenOnce(t *testing.T) (netip.AddrPort, <-chan net.Conn) {
 	return ln.Addr().(*net.TCPAddr).AddrPort(), acc
 }
 
+// dialOnNewEngine starts a one-loop engine, stopped at cleanup, and dials
+// a loopback listener with it, keepalive after keepIdle. It returns the
+// engine, the dialed socket and the backend's side of the connection.
+func dialOnNewEngine(t *testing.T, keepIdle time.Duration) (*engine, *bconn, net.Conn) {
+	t.Helper()
+	e, err := newEngine(1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.stop)
+	addr, acc := listenOnce(t)
+	bc, err := e.dial(addr, time.Second, keepIdle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, bc, <-acc
+}
+
 func TestEngineDialsBackendsForUpgrades(t *testing.T) {
 	e, err := newEngine(2, time.Minute)
 	if err != nil {
@@ -179,17 +197,7 @@ func TestADialingSocketGivesUpWhenTheEngineStops(t *testing.T) {
 // fasthttp skips the hijack handler when the 101 cannot be written; the
 // dialed socket must not stay open (and on the loop) for ever then.
 func TestADialedSocketNoTunnelJoinedIsClosedOnceTheTunnelIsDropped(t *testing.T) {
-	e, err := newEngine(1, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.stop()
-	addr, acc := listenOnce(t)
-	bc, err := e.dial(addr, time.Second, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := <-acc
+	_, bc, backend := dialOnNewEngine(t, 30*time.Second)
 	func() {
 		tn := &tunnel{}
 		tn.adopt(bc)
@@ -209,18 +217,8 @@ func TestADialedSocketNoTunnelJoinedIsClosedOnceTheTunnelIsDropped(t *testing.T)
 // A socket the engine dials gets what Go's dialer would have set:
 // TCP_NODELAY, and keepalive after the given idle time, every 15 s.
 func TestTheEngineDialsWithNoDelayAndKeepalive(t *testing.T) {
-	e, err := newEngine(1, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.stop()
-	addr, acc := listenOnce(t)
-	bc, err := e.dial(addr, time.Second, 23*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bc, _ := dialOnNewEngine(t, 23*time.Second)
 	defer bc.Close()
-	<-acc
 	checkSocketOptions(t, "dialled socket", bc.fd, 23)
 }
 
@@ -306,18 +304,8 @@ func TestAConnectStillInProgressCompletesOnTheLoop(t *testing.T) {
 // A socket that connected at once is not watched for output; a write the
 // kernel cannot take whole must still finish once the backend reads.
 func TestAWriteLargerThanTheSocketBufferFinishes(t *testing.T) {
-	e, err := newEngine(1, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.stop()
-	addr, acc := listenOnce(t)
-	bc, err := e.dial(addr, time.Second, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, bc, backend := dialOnNewEngine(t, 30*time.Second)
 	defer bc.Close()
-	backend := <-acc
 	big := make([]byte, 16<<20)
 	got := make(chan int64, 1)
 	go func() {

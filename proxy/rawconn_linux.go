@@ -22,19 +22,18 @@ import (
 // on its mutex. The zero rawIO (init not called, or the socket not
 // reachable) leaves both to the TCPConn.
 type rawIO struct {
-	rc syscall.RawConn
+	rc     syscall.RawConn
+	rd, wr rawOp
+}
 
-	rmu    sync.Mutex
-	rp     []byte
-	rn     int
-	rerr   error
-	readFn func(fd uintptr) bool
-
-	wmu     sync.Mutex
-	wp      []byte
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+// rawOp is one direction's state while a call runs: the caller's buffer,
+// what the netpoller's callback did with it, and that callback.
+type rawOp struct {
+	mu  sync.Mutex
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
 }
 
 func (r *rawIO) init(tc *net.TCPConn) {
@@ -42,7 +41,7 @@ func (r *rawIO) init(tc *net.TCPConn) {
 	if err != nil {
 		return
 	}
-	r.rc, r.readFn, r.writeFn = rc, r.readOnce, r.writeSome
+	r.rc, r.rd.fn, r.wr.fn = rc, r.rd.readOnce, r.wr.writeAll
 }
 
 // read is net.Conn's Read on tc's socket.
@@ -53,52 +52,8 @@ func (r *rawIO) read(tc *net.TCPConn, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r.rmu.Lock()
-	r.rp, r.rn, r.rerr = p, 0, nil
-	err := r.rc.Read(r.readFn)
-	n, rerr := r.rn, r.rerr
-	r.rp, r.rerr = nil, nil
-	r.rmu.Unlock()
-	switch {
-	case err != nil:
-		err = renamed(err, "read") // the poller's: closed, or a deadline
-	case rerr != nil && rerr != io.EOF:
-		err = &net.OpError{Op: "read", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: rerr}
-	default:
-		err = rerr
-	}
-	return n, err
-}
-
-// renamed gives an error of the RawConn ("raw-read tcp ...: i/o timeout")
-// the operation a net.Conn would name; it is fresh per call, so it is
-// changed in place.
-func renamed(err error, op string) error {
-	if oe, ok := err.(*net.OpError); ok {
-		oe.Op = op
-	}
-	return err
-}
-
-// readOnce makes one read that finds bytes, an end or an error; it asks
-// the netpoller to wait while the socket has nothing.
-func (r *rawIO) readOnce(fd uintptr) bool {
-	for {
-		n, err := rawRead(int(fd), r.rp)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return false
-		case err != nil:
-			r.rerr = os.NewSyscallError("read", err)
-		case n == 0:
-			r.rerr = io.EOF
-		default:
-			r.rn = n
-		}
-		return true
-	}
+	n, pollErr, ioErr := r.rd.run(r.rc.Read, p)
+	return n, opError(tc, "read", pollErr, ioErr)
 }
 
 // write is net.Conn's Write on tc's socket: all of p, or an error.
@@ -106,35 +61,75 @@ func (r *rawIO) write(tc *net.TCPConn, p []byte) (int, error) {
 	if r.rc == nil {
 		return tc.Write(p)
 	}
-	r.wmu.Lock()
-	r.wp, r.wn, r.werr = p, 0, nil
-	err := r.rc.Write(r.writeFn)
-	n, werr := r.wn, r.werr
-	r.wp, r.werr = nil, nil
-	r.wmu.Unlock()
-	switch {
-	case err != nil:
-		err = renamed(err, "write")
-	case werr != nil:
-		err = &net.OpError{Op: "write", Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: werr}
-	}
-	return n, err
+	n, pollErr, ioErr := r.wr.run(r.rc.Write, p)
+	return n, opError(tc, "write", pollErr, ioErr)
 }
 
-// writeSome writes what the socket takes of the rest of wp; it asks the
+// run hands o's callback to wait (the RawConn's Read or Write) for p. It
+// returns the bytes done, the netpoller's error (closed, or a deadline)
+// and the system call's.
+func (o *rawOp) run(wait func(func(fd uintptr) bool) error, p []byte) (n int, pollErr, ioErr error) {
+	o.mu.Lock()
+	o.p, o.n, o.err = p, 0, nil
+	pollErr = wait(o.fn)
+	n, ioErr = o.n, o.err
+	o.p, o.err = nil, nil
+	o.mu.Unlock()
+	return n, pollErr, ioErr
+}
+
+// opError is the error a TCPConn would return for op: io.EOF as it is,
+// anything else as a *net.OpError naming op and the two addresses.
+func opError(tc *net.TCPConn, op string, pollErr, ioErr error) error {
+	switch {
+	case pollErr != nil:
+		// The RawConn's own *net.OpError says "raw-read"; it is fresh per
+		// call, so it is renamed in place.
+		if oe, ok := pollErr.(*net.OpError); ok {
+			oe.Op = op
+		}
+		return pollErr
+	case ioErr != nil && ioErr != io.EOF:
+		return &net.OpError{Op: op, Net: "tcp", Source: tc.LocalAddr(), Addr: tc.RemoteAddr(), Err: ioErr}
+	}
+	return ioErr
+}
+
+// readOnce makes one read that finds bytes, an end or an error; it asks
+// the netpoller to wait while the socket has nothing.
+func (o *rawOp) readOnce(fd uintptr) bool {
+	for {
+		n, err := rawRead(int(fd), o.p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return false
+		case err != nil:
+			o.err = os.NewSyscallError("read", err)
+		case n == 0:
+			o.err = io.EOF
+		default:
+			o.n = n
+		}
+		return true
+	}
+}
+
+// writeAll writes what the socket takes of the rest of p; it asks the
 // netpoller to wait while the socket is full.
-func (r *rawIO) writeSome(fd uintptr) bool {
-	for r.wn < len(r.wp) {
-		n, err := rawWrite(int(fd), r.wp[r.wn:])
+func (o *rawOp) writeAll(fd uintptr) bool {
+	for o.n < len(o.p) {
+		n, err := rawWrite(int(fd), o.p[o.n:])
 		switch {
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
 			return false
 		case err != nil:
-			r.werr = os.NewSyscallError("write", err)
+			o.err = os.NewSyscallError("write", err)
 			return true
 		default:
-			r.wn += n
+			o.n += n
 		}
 	}
 	return true
