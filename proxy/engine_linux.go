@@ -317,10 +317,13 @@ func (l *eloop) waitWritable(et *etunnel, side int) error {
 // returns fewer events than it asked for (the ready list is then empty,
 // and any later event makes the descriptor readable anew). The read
 // deadline that ends the wait for the idle sweep is set once per sweep,
-// not per wake-up.
+// not per wake-up; a loop kept busy by full batches stops for the sweep
+// when it is due.
 func (l *eloop) run() {
 	events := make([]unix.EpollEvent, 256)
 	rc, err := l.ep.SyscallConn()
+	nextSweep := time.Now().Add(l.sweepEvery)
+	l.ep.SetReadDeadline(nextSweep)
 	var waitErr error
 	wait := func(fd uintptr) bool {
 		for {
@@ -332,25 +335,32 @@ func (l *eloop) run() {
 				waitErr = werr // a broken descriptor
 				return true
 			}
-			if l.stopping.Load() {
+			switch {
+			case l.stopping.Load():
 				return true
-			}
-			if n < len(events) && werr != unix.EINTR {
+			case n == len(events):
+				if !time.Now().Before(nextSweep) {
+					return true
+				}
+			case werr != unix.EINTR:
 				return false // drained: park until the descriptor is readable
 			}
 		}
 	}
 	for err == nil && !l.stopping.Load() {
-		l.ep.SetReadDeadline(time.Now().Add(l.sweepEvery))
 		err = rc.Read(wait)
 		if err == nil {
 			err = waitErr
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = nil
+		}
+		if now := time.Now(); !now.Before(nextSweep) {
 			l.mu.Lock()
-			l.sweep(time.Now().UnixNano())
+			l.sweep(now.UnixNano())
 			l.mu.Unlock()
+			nextSweep = now.Add(l.sweepEvery)
+			l.ep.SetReadDeadline(nextSweep)
 		}
 	}
 	l.mu.Lock()
