@@ -225,7 +225,7 @@ func normalizeACMEHost(h string) string {
 // to ACME challenges: those paths never reach routing, redirects or the
 // access log.
 func (a *acmeIssuer) httpHandler(entrypoint string, next fasthttp.RequestHandler) fasthttp.RequestHandler {
-	if a == nil || a.challenges == nil || !slices.Contains(a.http, entrypoint) {
+	if !a.answersChallenges(entrypoint) {
 		return next
 	}
 	return func(ctx *fasthttp.RequestCtx) {
@@ -235,6 +235,11 @@ func (a *acmeIssuer) httpHandler(entrypoint string, next fasthttp.RequestHandler
 		}
 		a.answerHTTP01(ctx, entrypoint)
 	}
+}
+
+// answersChallenges reports whether entrypoint answers HTTP-01 challenges.
+func (a *acmeIssuer) answersChallenges(entrypoint string) bool {
+	return a != nil && a.challenges != nil && slices.Contains(a.http, entrypoint)
 }
 
 // answerHTTP01 runs autocert's net/http challenge handler on a fasthttp

@@ -148,6 +148,10 @@ type sweptConn struct {
 	// refuseReads makes Read fail at once with errReadsRefused, leaving
 	// the socket's bytes where they are (see clientBuffered).
 	refuseReads atomic.Bool
+	// pre holds bytes read from the socket before the connection was
+	// handed to its reader (an event loop's, see lane); Read returns them
+	// first.
+	pre []byte
 }
 
 var errReadsRefused = errors.New("reads refused while the connection is handed over")
@@ -155,6 +159,13 @@ var errReadsRefused = errors.New("reads refused while the connection is handed o
 func (c *sweptConn) Read(p []byte) (int, error) {
 	if c.refuseReads.Load() {
 		return 0, errReadsRefused
+	}
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		if c.pre = c.pre[n:]; len(c.pre) == 0 {
+			c.pre = nil
+		}
+		return n, nil
 	}
 	return c.raw.read(c.TCPConn, p)
 }

@@ -14,6 +14,54 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// connectNonblocking starts a TCP connection to addr on a non-blocking
+// socket with TCP_NODELAY and keepalive (after keepIdle), as Go's dialer
+// would set them, and reports whether the connect is still in progress
+// (it completes with the socket's first writability). Errors are
+// *net.OpError with Op "dial", like net.Dialer's; the socket is then
+// closed.
+func connectNonblocking(addr netip.AddrPort, keepIdle time.Duration) (fd int, inProgress bool, err error) {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	fail := func(call string, err error) (int, bool, error) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, false, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: os.NewSyscallError(call, err)}
+	}
+	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
+	if ip := addr.Addr(); ip.Is4() {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
+	} else {
+		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+	}
+	if fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		fd = -1
+		return fail("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if err := setKeepAlive(fd, keepIdle); err != nil {
+		return fail("setsockopt", err)
+	}
+	cerr := unix.Connect(fd, sa)
+	if cerr == unix.EINPROGRESS {
+		// A near backend (loopback, the same node) has usually completed
+		// the handshake by now: a second connect says so (EISCONN), or
+		// reports its failure, and spares a round through the loop.
+		switch cerr = unix.Connect(fd, sa); cerr {
+		case unix.EISCONN:
+			cerr = nil
+		case unix.EALREADY:
+			cerr = unix.EINPROGRESS
+		}
+	}
+	if cerr != nil && cerr != unix.EINPROGRESS {
+		return fail("connect", cerr)
+	}
+	return fd, cerr != nil, nil
+}
+
 // bconn is a backend connection the engine dialed for a WebSocket
 // upgrade. Its socket sits on one loop's epoll from the connect on, under
 // a slot of its own, and Go's netpoller never sees it: the handshake runs
@@ -41,43 +89,12 @@ type bconn struct {
 // keepalive (after keepIdle), as Go's dialer would set them. Errors are
 // *net.OpError with Op "dial", like net.Dialer's.
 func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bconn, error) {
+	fd, inProgress, err := connectNonblocking(addr, keepIdle)
+	if err != nil {
+		return nil, err
+	}
 	fail := func(call string, err error) (*bconn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: os.NewSyscallError(call, err)}
-	}
-	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
-	if ip := addr.Addr(); ip.Is4() {
-		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fail("socket", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		unix.Close(fd)
-		return fail("setsockopt", err)
-	}
-	if err := setKeepAlive(fd, keepIdle); err != nil {
-		unix.Close(fd)
-		return fail("setsockopt", err)
-	}
-	cerr := unix.Connect(fd, sa)
-	if cerr == unix.EINPROGRESS {
-		// A near backend (loopback, the same node) has usually completed
-		// the handshake by now: a second connect says so (EISCONN), or
-		// reports its failure, and spares a round through the loop.
-		switch cerr = unix.Connect(fd, sa); cerr {
-		case unix.EISCONN:
-			cerr = nil
-		case unix.EALREADY:
-			cerr = unix.EINPROGRESS
-		}
-	}
-	if cerr != nil && cerr != unix.EINPROGRESS {
-		unix.Close(fd)
-		return fail("connect", cerr)
 	}
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	et := &etunnel{fd: [2]int{-1, fd}, wake: make(chan struct{}, 1)}
@@ -92,7 +109,7 @@ func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bc
 	// output is watched too; a connected socket is watched for output only
 	// once a write cannot finish.
 	events := uint32(watchIn)
-	if cerr != nil {
+	if inProgress {
 		events = watchOut
 	}
 	if err := l.watch(et, sideBackend, events); err != nil {
@@ -104,7 +121,7 @@ func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bc
 	}
 	l.mu.Unlock()
 	c := &bconn{l: l, et: et, fd: fd, addr: addr}
-	if cerr == nil {
+	if !inProgress {
 		return c, nil
 	}
 	c.SetDeadline(time.Now().Add(timeout))

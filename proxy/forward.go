@@ -52,36 +52,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, entrypoint string) {
 
 // handle routes, decides and answers one request, filling in d.
 func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision, start time.Time) {
-	if ambiguous(ctx) {
-		s.reply(ctx, start, nil, fasthttp.StatusBadRequest, msgAmbiguous)
-		ctx.SetConnectionClose()
-		return
-	}
-	if port, ok := s.redirects[entrypoint]; ok {
-		s.redirect(ctx, port, start)
-		return
-	}
-	// Streamed bodies skip fasthttp's own size check: a declared length
-	// over the limit is refused before anything reaches a backend; a
-	// chunked body is counted as it streams (limitBody, in forward).
-	if ctx.Request.Header.ContentLength() > s.opts.Limits.MaxBodyBytes {
-		s.reply(ctx, start, nil, fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
-		ctx.SetConnectionClose()
-		return
-	}
-	t := s.table.Load()
-	if t == nil {
-		s.reply(ctx, start, nil, fasthttp.StatusServiceUnavailable, msgNotReady)
-		return
-	}
-	id, ok := t.byEntry[entrypoint].Match((*reqView)(ctx))
-	if !ok {
-		s.reply(ctx, start, nil, fasthttp.StatusNotFound, msgNoRoute)
-		return
-	}
-	d.route, d.tls = t.routes[id], s.isTLS(ctx)
-	now := start.UnixNano()
-	if !s.decide(ctx, d, now) {
+	if !s.admit(ctx, entrypoint, d, start) {
 		return
 	}
 	if ctx.Request.Header.ConnectionUpgrade() && len(ctx.Request.Header.PeekBytes(hdrUpgrade)) > 0 {
@@ -89,6 +60,42 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx, entrypoint string, d *decision
 		return
 	}
 	s.forward(ctx, d, start)
+}
+
+// admit does everything that comes before a backend: it refuses what must
+// be refused, routes, and decides the backend (d). It reports whether the
+// request goes on to d's backend; when not, ctx holds latch's own answer,
+// already logged. Both HTTP paths, fasthttp's and the event loops', run it.
+func (s *Server) admit(ctx *fasthttp.RequestCtx, entrypoint string, d *decision, start time.Time) bool {
+	if ambiguous(ctx) {
+		s.reply(ctx, start, nil, fasthttp.StatusBadRequest, msgAmbiguous)
+		ctx.SetConnectionClose()
+		return false
+	}
+	if port, ok := s.redirects[entrypoint]; ok {
+		s.redirect(ctx, port, start)
+		return false
+	}
+	// Streamed bodies skip fasthttp's own size check: a declared length
+	// over the limit is refused before anything reaches a backend; a
+	// chunked body is counted as it streams (limitBody, in forward).
+	if ctx.Request.Header.ContentLength() > s.opts.Limits.MaxBodyBytes {
+		s.reply(ctx, start, nil, fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
+		ctx.SetConnectionClose()
+		return false
+	}
+	t := s.table.Load()
+	if t == nil {
+		s.reply(ctx, start, nil, fasthttp.StatusServiceUnavailable, msgNotReady)
+		return false
+	}
+	id, ok := t.byEntry[entrypoint].Match((*reqView)(ctx))
+	if !ok {
+		s.reply(ctx, start, nil, fasthttp.StatusNotFound, msgNoRoute)
+		return false
+	}
+	d.route, d.tls = t.routes[id], s.isTLS(ctx)
+	return s.decide(ctx, d, start.UnixNano())
 }
 
 // decide fills in d's member: the sticky backend when the cookie names a
@@ -173,13 +180,7 @@ func (s *Server) repick(d *decision, failed *balancer.Backend, now int64) bool {
 // the client as the backend sends it.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time) {
 	req := &ctx.Request
-	stripRequestHopByHop(&req.Header, false)
-	s.setForwarded(ctx, d.tls)
-	if ctx.IsTLS() {
-		// TLS ends at latch: backends are spoken to in plain HTTP, and
-		// HostClient refuses a request whose scheme differs from its own.
-		req.URI().SetSchemeBytes(valHTTP)
-	}
+	s.outbound(ctx, d)
 
 	resp := fasthttp.AcquireResponse()
 	up := d.upstream()
@@ -230,12 +231,8 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	}
 
 	succeeded(up)
-	copyResponseHeader(&ctx.Response.Header, &resp.Header)
-	stripResponseHopByHop(&ctx.Response.Header, false)
-	s.addCookie(ctx, d)
-
+	learnSID := s.inbound(ctx, d, &resp.Header)
 	status := resp.StatusCode()
-	learnSID := d.route.sticky != nil && status == fasthttp.StatusOK && opensEngineIOSession(ctx)
 	if resp.BodyStream() == nil {
 		// The whole answer is here (transport): a body that came with its
 		// header, or none (HEAD, 204, 304), and the copied header's
@@ -268,6 +265,29 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, d *decision, start time.Time)
 	bs.method = append(bs.method[:0], ctx.Method()...)
 	bs.path = append(bs.path[:0], ctx.Path()...)
 	ctx.Response.SetBodyStream(bs, size)
+}
+
+// outbound readies a plain request for d's backend: hop-by-hop headers out,
+// X-Forwarded-* in.
+func (s *Server) outbound(ctx *fasthttp.RequestCtx, d *decision) {
+	stripRequestHopByHop(&ctx.Request.Header, false)
+	s.setForwarded(ctx, d.tls)
+	if ctx.IsTLS() {
+		// TLS ends at latch: backends are spoken to in plain HTTP, and
+		// HostClient refuses a request whose scheme differs from its own.
+		ctx.Request.URI().SetSchemeBytes(valHTTP)
+	}
+}
+
+// inbound makes the backend's response header h the client's: copied,
+// hop-by-hop headers out, the sticky cookie in when d asks for it. It
+// reports whether the body opens an Engine.IO session whose sid latch
+// should learn.
+func (s *Server) inbound(ctx *fasthttp.RequestCtx, d *decision, h *fasthttp.ResponseHeader) (learnSID bool) {
+	copyResponseHeader(&ctx.Response.Header, h)
+	stripResponseHopByHop(&ctx.Response.Header, false)
+	s.addCookie(ctx, d)
+	return d.route.sticky != nil && h.StatusCode() == fasthttp.StatusOK && opensEngineIOSession(ctx)
 }
 
 // addCookie sets the route's sticky cookie for d's member when d asks for it.

@@ -32,9 +32,13 @@ func (v *reqView) Query(name []byte) ([]byte, bool) {
 }
 
 // remoteAddr is the peer's IP, without allocating: the one the swept
-// connection noted when it was accepted, or else fasthttp's.
+// connection or the event loop noted when it was accepted, or else
+// fasthttp's.
 func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	if c, ok := ctx.Conn().(*sweptConn); ok {
+	switch c := ctx.Conn().(type) {
+	case *sweptConn:
+		return c.peer
+	case *laneConnInfo:
 		return c.peer
 	}
 	a, _ := netip.AddrFromSlice(ctx.RemoteIP())

@@ -38,6 +38,11 @@ type Options struct {
 	// instead of the epoll engine (which holds an idle tunnel in a few
 	// hundred bytes). The engine never runs TLS client connections.
 	TunnelGoroutines bool
+	// HTTPGoroutines serves plain-HTTP entrypoints with fasthttp's
+	// goroutine per connection, as TLS entrypoints always are, instead of
+	// the epoll event loops (lane), which serve common requests for less
+	// CPU and hand the rest to fasthttp.
+	HTTPGoroutines bool
 	// DialTimeout bounds connecting to a backend (default 3 s).
 	DialTimeout time.Duration
 	// DownFor is how long a backend that refused a connection gets no new
@@ -141,8 +146,9 @@ type Server struct {
 	access  *accessLog
 	metrics *metrics
 	dialer  net.Dialer
-	streams sync.Pool // *bodyStream
-	engine  *engine   // runs plain-TCP tunnels; nil: goroutines run them all
+	streams sync.Pool            // *bodyStream
+	engine  *engine              // runs plain-TCP tunnels; nil: goroutines run them all
+	lane    atomic.Pointer[lane] // serves plain-HTTP entrypoints; nil: fasthttp serves them all
 	bufs    upgradeBufs
 	limits  sync.Pool // *bodyLimit
 
@@ -233,12 +239,23 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Debug("descriptor table grown in advance", "slots", n)
 	}
 	var stores []*certStore
+	// Plain-HTTP entrypoints go to the event loops, which hand fasthttp
+	// what they do not serve through a handoffListener.
+	laneLns := map[string]*net.TCPListener{}
+	handoffs := map[string]*handoffListener{}
 	for _, ep := range s.entrypoints {
 		lc := listenConfig(15 * time.Second)
 		ln, err := lc.Listen(context.Background(), "tcp", ep.Addr)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)
+		}
+		if tl, ok := ln.(*net.TCPListener); ok && s.laneServes(ep.Name) {
+			laneLns[ep.Name] = tl
+			handoffs[ep.Name] = newHandoffListener(ln.Addr())
+			ls = append(ls, listener{s.newServer(ep.Name), handoffs[ep.Name]})
+			s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String(), "tls", false)
+			continue
 		}
 		ln = s.sweep.listener(ln)
 		if files, ok := s.opts.TLS[ep.Name]; ok {
@@ -257,6 +274,12 @@ func (s *Server) Run(ctx context.Context) error {
 		ls = append(ls, listener{s.newServer(ep.Name), ln})
 		s.log.Info("listening", "entrypoint", ep.Name, "addr", ln.Addr().String(), "tls", s.secretCerts[ep.Name] != nil || s.acme.serves(ep.Name))
 	}
+	closeLaneLns := func() {
+		for _, tl := range laneLns {
+			tl.Close()
+		}
+	}
+	defer closeLaneLns()
 	if s.opts.Admin != "" {
 		ln, err := net.Listen("tcp", s.opts.Admin)
 		if err != nil {
@@ -280,6 +303,26 @@ func (s *Server) Run(ctx context.Context) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	s.sweep.start()
 	wg.Go(func() { s.sweep.run(sweepCtx) })
+	if len(laneLns) > 0 {
+		lane, err := newLane(s, runtime.GOMAXPROCS(0), laneLns, handoffs)
+		if err != nil {
+			// fasthttp serves them all, as with --http-goroutines.
+			s.log.Warn("plain HTTP served by goroutines", "err", err)
+			for i, l := range ls {
+				if h, ok := l.ln.(*handoffListener); ok {
+					for _, tl := range laneLns {
+						if tl.Addr() == h.Addr() {
+							ls[i].ln = s.sweep.listener(tl)
+						}
+					}
+				}
+			}
+			laneLns = nil
+		}
+		if lane != nil {
+			s.lane.Store(lane)
+		}
+	}
 	errc := make(chan error, len(ls))
 	for _, l := range ls {
 		wg.Go(func() {
@@ -307,6 +350,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down", "tunnels", s.tunnels.count())
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
 	defer cancel()
+	if lane := s.lane.Load(); lane != nil {
+		lane.shutdown(sctx)
+		closeLaneLns()
+	}
 	for _, l := range ls {
 		if err := l.srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			s.log.Warn("shutdown", "err", err)
@@ -321,6 +368,14 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Wait()
 	s.access.flush()
 	return runErr
+}
+
+// laneServes reports whether the event loops serve entrypoint: a plain
+// HTTP one without ACME or an HTTPS redirect, unless HTTPGoroutines.
+func (s *Server) laneServes(entrypoint string) bool {
+	_, tls := s.opts.TLS[entrypoint]
+	_, redirect := s.redirects[entrypoint]
+	return !s.opts.HTTPGoroutines && !tls && !redirect && !s.acme.serves(entrypoint) && !s.acme.answersChallenges(entrypoint)
 }
 
 // keepAliveInterval is the time between TCP keepalive probes;

@@ -149,9 +149,10 @@ type sidLearner struct {
 	n       int
 }
 
-// see takes the next bytes of the answer's body.
+// see takes the next bytes of the answer's body. A nil learner learns
+// nothing.
 func (l *sidLearner) see(p []byte) {
-	if l.backend == nil {
+	if l == nil || l.backend == nil {
 		return
 	}
 	l.n += copy(l.head[l.n:], p)

@@ -293,9 +293,15 @@ func clientBuffered(hijacked, raw net.Conn) []byte {
 		n, err := hijacked.Read(buf[:])
 		out = append(out, buf[:n]...)
 		if err != nil || n == 0 {
-			return out
+			break
 		}
 	}
+	if sc, ok := raw.(*sweptConn); ok && len(sc.pre) > 0 {
+		// Bytes an event loop read past the upgrade request, which the
+		// reader above has not reached.
+		out, sc.pre = append(out, sc.pre...), nil
+	}
+	return out
 }
 
 // close ends the tunnel from outside its runner (shutdown): whoever runs

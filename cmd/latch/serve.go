@@ -35,6 +35,7 @@ type serveOptions struct {
 	logFormat     string
 	tunnelIdle    time.Duration
 	tunnelPipes   bool
+	httpPipes     bool
 	shutdownGrace time.Duration
 	reload        time.Duration
 
@@ -72,6 +73,7 @@ func newServeCmd(runF func(context.Context, *serveOptions) error) *cobra.Command
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.tunnelIdle, "tunnel-idle-timeout", 60*time.Second, "close a WebSocket tunnel idle this long in both directions")
 	fs.BoolVar(&o.tunnelPipes, "tunnel-goroutines", false, "run each WebSocket tunnel on two goroutines instead of the epoll engine (more memory per tunnel; a fallback)")
+	fs.BoolVar(&o.httpPipes, "http-goroutines", false, "serve plain-HTTP entrypoints with a goroutine per connection (fasthttp's server) instead of the epoll event loops (more CPU per request; a fallback)")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", 10*time.Second, "on SIGTERM, how long requests may finish before tunnels are closed")
 	fs.DurationVar(&o.reload, "file-poll", time.Second, "how often --file is checked for changes")
 	o.limits.addFlags(fs)
@@ -187,6 +189,7 @@ func (o *serveOptions) run(ctx context.Context) error {
 		TrustedProxies:     trusted,
 		TunnelIdleTimeout:  o.tunnelIdle,
 		TunnelGoroutines:   o.tunnelPipes,
+		HTTPGoroutines:     o.httpPipes,
 		ShutdownGrace:      o.shutdownGrace,
 		ShutdownDelay:      o.limits.shutdownDelay,
 		DrainWindow:        o.limits.drainWindow,

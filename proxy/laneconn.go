@@ -1,0 +1,27 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// laneConnInfo stands in for a loop's client connection where fasthttp's
+// RequestCtx wants a net.Conn: it answers for the addresses; reading and
+// writing are the loop's, so those methods fail.
+type laneConnInfo struct {
+	peer         netip.Addr
+	raddr, laddr net.Addr
+}
+
+var errLaneConn = errors.New("an event loop's connection is read and written by its loop")
+
+func (i *laneConnInfo) Read([]byte) (int, error)         { return 0, errLaneConn }
+func (i *laneConnInfo) Write([]byte) (int, error)        { return 0, errLaneConn }
+func (i *laneConnInfo) Close() error                     { return nil }
+func (i *laneConnInfo) LocalAddr() net.Addr              { return i.laddr }
+func (i *laneConnInfo) RemoteAddr() net.Addr             { return i.raddr }
+func (i *laneConnInfo) SetDeadline(time.Time) error      { return nil }
+func (i *laneConnInfo) SetReadDeadline(time.Time) error  { return nil }
+func (i *laneConnInfo) SetWriteDeadline(time.Time) error { return nil }
