@@ -74,6 +74,23 @@ func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done
 		unix.Close(cfd)
 		return nil, false
 	}
+	et, ok := e.joinFDs(cfd, bfd, toBackend, toClient, done)
+	if !ok {
+		unix.Close(cfd)
+		unix.Close(bfd)
+		return nil, false
+	}
+	client.Close()
+	backend.Close()
+	return et, true
+}
+
+// joinFDs is join for two sockets given as descriptors the engine may own
+// (the HTTP loops' client and backend of an upgrade): on success the loop
+// closes them when the tunnel ends; on failure they are still the
+// caller's. Bytes already waiting on either socket are reported by its
+// registration, as for join.
+func (e *engine) joinFDs(cfd, bfd int, toBackend, toClient []byte, done func()) (*etunnel, bool) {
 	et := &etunnel{
 		fd:   [2]int{cfd, bfd},
 		pend: [2][]byte{toBackend, toClient},
@@ -82,12 +99,8 @@ func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done
 	}
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	if err := l.add(et); err != nil {
-		unix.Close(cfd)
-		unix.Close(bfd)
 		return nil, false
 	}
-	client.Close()
-	backend.Close()
 	return et, true
 }
 

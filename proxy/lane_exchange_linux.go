@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -39,6 +40,7 @@ type hconn struct {
 
 	// A backend connection's.
 	up         *upstream
+	tunnel     bool // dialed for an upgrade: outside the pool
 	connecting bool
 	reused     bool  // it served an exchange before this one
 	due        int64 // Unix ns by which a connect must finish
@@ -56,8 +58,11 @@ type exchange struct {
 	bodyLeft int64 // request body bytes still to come from the client
 	retry    bool  // idempotent, with its whole body in req
 	tries    int
-	head     bool // the answer's head has gone to the client
-	isHead   bool // a HEAD request: no answer body
+	upgrade  bool  // an upgrade, on a backend connection of its own
+	queued   bool  // waiting for a connection to a backend at its limit
+	queueDue int64 // Unix ns: then it is answered 503
+	head     bool  // the answer's head has gone to the client
+	isHead   bool  // a HEAD request: no answer body
 	frame    bodyFrame
 	status   int
 	n        int64 // answer body bytes, for the access log
@@ -65,22 +70,18 @@ type exchange struct {
 	keep     bool // the backend connection may carry another request after this one
 }
 
-func newLaneConnInfo(fd int, sa unix.Sockaddr) *laneConnInfo {
-	i := &laneConnInfo{}
-	if ap, ok := sockaddrAddrPort(sa); ok {
-		i.peer = ap.Addr().Unmap()
-		i.raddr = net.TCPAddrFromAddrPort(ap)
-	}
-	if lsa, err := unix.Getsockname(fd); err == nil {
-		if ap, ok := sockaddrAddrPort(lsa); ok {
-			i.laddr = net.TCPAddrFromAddrPort(ap)
+func newLaneConnInfo(c *hconn, sa unix.Sockaddr) *laneConnInfo {
+	i := &laneConnInfo{local: func() netip.AddrPort {
+		if c.slot >= 0 {
+			if lsa, err := unix.Getsockname(c.fd); err == nil {
+				ap, _ := sockaddrAddrPort(lsa)
+				return ap
+			}
 		}
-	}
-	if i.raddr == nil {
-		i.raddr = &net.TCPAddr{}
-	}
-	if i.laddr == nil {
-		i.laddr = &net.TCPAddr{}
+		return netip.AddrPort{}
+	}}
+	if ap, ok := sockaddrAddrPort(sa); ok {
+		i.peer, i.remote = ap.Addr().Unmap(), ap
 	}
 	return i
 }
@@ -204,7 +205,7 @@ func (l *hloop) start(c *hconn, n int) bool {
 	l.src.Reset(c.in[:n])
 	l.br.Reset(&l.src)
 	h := &ctx.Request.Header
-	if err := h.Read(l.br); err != nil || !laneServes(h) {
+	if err := h.Read(l.br); err != nil || !laneServes(h, l.s.engine != nil) {
 		l.handOff(c)
 		return false
 	}
@@ -226,16 +227,28 @@ func (l *hloop) start(c *hconn, n int) bool {
 		return c.slot >= 0
 	}
 	ex.active = true
-	l.forward(c)
+	if isUpgrade(h) {
+		l.upgrade(c)
+	} else {
+		l.forward(c)
+	}
 	return c.slot >= 0
 }
 
 // laneServes reports whether a loop serves a request with this head
-// itself; any other goes to fasthttp.
-func laneServes(h *fasthttp.RequestHeader) bool {
-	return h.IsHTTP11() && h.ContentLength() != -1 && !h.IsConnect() &&
-		len(h.PeekBytes(hdrExpect)) == 0 && len(h.PeekBytes(hdrUpgrade)) == 0 &&
-		len(h.PeekBytes(hdrTransferEncoding)) == 0
+// itself; any other goes to fasthttp. An upgrade is the loop's when the
+// tunnel engine runs (tunnels) and the request has no body.
+func laneServes(h *fasthttp.RequestHeader, tunnels bool) bool {
+	if !h.IsHTTP11() || h.ContentLength() == -1 || h.IsConnect() ||
+		len(h.PeekBytes(hdrExpect)) > 0 || len(h.PeekBytes(hdrTransferEncoding)) > 0 {
+		return false
+	}
+	return len(h.PeekBytes(hdrUpgrade)) == 0 || tunnels && h.ContentLength() <= 0
+}
+
+// isUpgrade reports whether a request asks to upgrade, as handle decides.
+func isUpgrade(h *fasthttp.RequestHeader) bool {
+	return h.ConnectionUpgrade() && len(h.PeekBytes(hdrUpgrade)) > 0
 }
 
 var hdrExpect = []byte("Expect")
@@ -268,6 +281,46 @@ func (l *hloop) replyLocal(c *hconn) {
 func (l *hloop) forward(c *hconn) {
 	ex, ctx := &c.ex, c.ctx
 	l.s.outbound(ctx, &ex.d)
+	l.serialize(c)
+	ex.retry = ex.bodyLeft == 0 && isIdempotent(&ctx.Request)
+	l.dispatch(c, false)
+}
+
+// upgrade sends an admitted upgrade request (a WebSocket handshake) on a
+// fresh backend connection, as Server.upgrade does; a 101 joins the two
+// connections in the tunnel engine (joinTunnel), any other answer passes
+// back as a normal one.
+func (l *hloop) upgrade(c *hconn) {
+	ex, ctx := &c.ex, c.ctx
+	stripRequestHopByHop(&ctx.Request.Header, true)
+	l.s.setForwarded(ctx, ex.d.tls)
+	l.serialize(c)
+	ex.upgrade = true
+	up := ex.d.upstream()
+	b, err := l.dial(up)
+	if err != nil {
+		l.s.failed(up, ex.start)
+		if !l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
+			l.fail(c, fasthttp.StatusBadGateway, msgBadGateway)
+			return
+		}
+		if up = ex.d.upstream(); up != nil {
+			if b, err = l.dial(up); err != nil {
+				l.s.failed(up, ex.start)
+				l.fail(c, fasthttp.StatusBadGateway, msgBadGateway)
+				return
+			}
+		}
+	}
+	b.tunnel = true
+	up.backend.Acquire() // released when the exchange ends; the tunnel counts itself
+	l.carry(c, b)
+}
+
+// serialize writes the request head, and the body bytes already read, to
+// ex.req; ex.bodyLeft is what is still to come from the client.
+func (l *hloop) serialize(c *hconn) {
+	ex, ctx := &c.ex, c.ctx
 	h := &ctx.Request.Header
 	ex.isHead = h.IsHead()
 	body := int64(max(h.ContentLength(), 0))
@@ -286,8 +339,6 @@ func (l *hloop) forward(c *hconn) {
 	ex.req = append(ex.req, c.in[:now]...)
 	c.in = c.in[:copy(c.in, c.in[now:])]
 	ex.bodyLeft = body - now
-	ex.retry = ex.bodyLeft == 0 && isIdempotent(&ctx.Request)
-	l.dispatch(c, false)
 }
 
 // dispatch sends ex.req on a connection to the decided backend: a pooled
@@ -298,11 +349,25 @@ func (l *hloop) dispatch(c *hconn, fresh bool) {
 	up.backend.Acquire()
 	ex.tries++
 	b, err := l.backendConn(up, fresh)
+	if err == errTooManyBackendConns && l.s.opts.Limits.BackendQueueTimeout > 0 {
+		// As HostClient's MaxConnWaitTimeout: the request waits for a
+		// connection to free up, still counted on its backend.
+		ex.queued, ex.queueDue = true, l.now+int64(l.s.opts.Limits.BackendQueueTimeout)
+		p := l.pools[up]
+		p.waiting = append(p.waiting, c)
+		return
+	}
 	if err != nil {
 		up.backend.Release()
 		l.dialFailed(c, up, err)
 		return
 	}
+	l.carry(c, b)
+}
+
+// carry sends c's request on b.
+func (l *hloop) carry(c, b *hconn) {
+	ex := &c.ex
 	b.peer, c.peer = c, b
 	if b.connecting {
 		b.out = append(b.out[:0], ex.req...) // written once connected
@@ -315,6 +380,32 @@ func (l *hloop) dispatch(c *hconn, fresh bool) {
 	if ex.bodyLeft > 0 {
 		l.upload(c)
 	}
+}
+
+// dequeue takes c's request out of its backend's queue, if it waits there.
+func (l *hloop) dequeue(c *hconn) {
+	if !c.ex.queued {
+		return
+	}
+	c.ex.queued = false
+	if p := l.pools[c.ex.d.upstream()]; p != nil {
+		if i := slices.Index(p.waiting, c); i >= 0 {
+			p.waiting = slices.Delete(p.waiting, i, i+1)
+		}
+	}
+}
+
+// nextWaiter pops the oldest request waiting for a connection in p.
+func nextWaiter(p *bpool) *hconn {
+	for len(p.waiting) > 0 {
+		c := p.waiting[0]
+		p.waiting = slices.Delete(p.waiting, 0, 1)
+		if c.slot >= 0 && c.ex.queued {
+			c.ex.queued = false
+			return c
+		}
+	}
+	return nil
 }
 
 var errBackendWrite = errors.New("writing to the backend failed")
@@ -499,11 +590,15 @@ func (l *hloop) answerHead(b *hconn) bool {
 		}
 		b.in = b.in[:copy(b.in, b.in[n:])]
 		status := h.StatusCode()
-		if status >= 100 && status < 200 {
-			if status == fasthttp.StatusSwitchingProtocols {
+		if status == fasthttp.StatusSwitchingProtocols {
+			if !ex.upgrade {
 				l.backendFailed(b, errors.New("101 to a request that asked no upgrade"))
 				return false
 			}
+			l.joinTunnel(c, b)
+			return false
+		}
+		if status >= 100 && status < 200 {
 			continue // informational: dropped, as fasthttp's client does
 		}
 		up := ex.d.upstream()
@@ -513,7 +608,7 @@ func (l *hloop) answerHead(b *hconn) bool {
 		if learn {
 			ex.sid = sidLearner{table: &l.s.sids, backend: up.backend}
 		}
-		ex.keep = !h.ConnectionClose() && !ctx.Request.Header.ConnectionClose()
+		ex.keep = !h.ConnectionClose() && !ctx.Request.Header.ConnectionClose() && !ex.upgrade
 		if l.ln.draining.Load() {
 			c.closing = true // shutdown: this answer is the connection's last
 		}
@@ -576,6 +671,7 @@ func (l *hloop) finish(c *hconn) {
 // abort ends c's exchange, if any, without an answer (the client left,
 // or the answer broke off after its head went out), and closes c.
 func (l *hloop) abort(c *hconn) {
+	l.dequeue(c)
 	if c.ex.active {
 		ex := &c.ex
 		ex.active = false
@@ -668,11 +764,11 @@ func (l *hloop) backendFailed(b *hconn, err error) {
 // once.
 func (l *hloop) dialFailed(c *hconn, up *upstream, err error) {
 	ex := &c.ex
-	l.s.failed(up, ex.start)
 	if errors.Is(err, errTooManyBackendConns) {
 		l.fail(c, fasthttp.StatusServiceUnavailable, msgBackendBusy)
 		return
 	}
+	l.s.failed(up, ex.start)
 	if ex.retry && ex.tries < 5 && !ex.d.stuck() && l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
 		ex.retry = false
 		l.dispatch(c, false)
@@ -730,15 +826,17 @@ func (l *hloop) closeClient(c *hconn) {
 	}
 	l.release(c)
 	unix.Close(c.fd)
-	l.ln.conns.Add(-1)
+	l.ln.connGone(c)
 	c.in, c.out, c.ctx = nil, nil, nil
 }
 
 // bpool is a loop's connections to one backend: the idle ones, and how
-// many are open in all (against Options.MaxConnsPerBackend, per loop).
+// many are open in all (against the loop's share of
+// Options.MaxConnsPerBackend).
 type bpool struct {
-	idle []*hconn
-	open int
+	idle    []*hconn
+	open    int
+	waiting []*hconn // clients whose requests wait for a connection (Limits.BackendQueueTimeout)
 }
 
 var errTooManyBackendConns = errors.New("the backend is at its connection limit")
@@ -757,12 +855,12 @@ func (l *hloop) backendConn(up *upstream, fresh bool) (*hconn, error) {
 		b.reused = true
 		return b, nil
 	}
-	if p.open >= l.s.opts.MaxConnsPerBackend {
-		return nil, errTooManyBackendConns
+	if p.open >= l.maxConns || len(p.waiting) > 0 {
+		return nil, errTooManyBackendConns // and the queue goes first
 	}
 	b, err := l.dial(up)
 	if err != nil {
-		if p.open == 0 {
+		if p.open == 0 && len(p.waiting) == 0 {
 			delete(l.pools, up)
 		}
 		return nil, err
@@ -792,11 +890,17 @@ func (l *hloop) dial(up *upstream) (*hconn, error) {
 	return b, nil
 }
 
-// pool keeps b for the next request to its backend.
+// pool keeps b for the next request to its backend, or gives it to the
+// oldest waiting one.
 func (l *hloop) pool(b *hconn) {
 	p := l.pools[b.up]
 	b.last = l.now
 	b.readable = false
+	if c := nextWaiter(p); c != nil {
+		b.reused = true
+		l.carry(c, b)
+		return
+	}
 	p.idle = append(p.idle, b)
 }
 
@@ -807,16 +911,87 @@ func (l *hloop) closeBackend(b *hconn) {
 	}
 	l.release(b)
 	unix.Close(b.fd)
-	if p := l.pools[b.up]; p != nil {
+	if p := l.pools[b.up]; p != nil && !b.tunnel {
 		for i, x := range p.idle {
 			if x == b {
 				p.idle = append(p.idle[:i], p.idle[i+1:]...)
 				break
 			}
 		}
-		if p.open--; p.open <= 0 {
+		p.open--
+		if c := nextWaiter(p); c != nil {
+			// A connection freed up for the oldest waiting request.
+			if nb, err := l.dial(b.up); err == nil {
+				p.open++
+				l.carry(c, nb)
+			} else {
+				c.ex.d.upstream().backend.Release()
+				l.dialFailed(c, b.up, err)
+			}
+		}
+		if p.open <= 0 && len(p.waiting) == 0 {
 			delete(l.pools, b.up)
 		}
 	}
 	b.in, b.out = nil, nil
+}
+
+// joinTunnel answers an upgrade the backend accepted: the 101 goes to the
+// client first, then both sockets leave the loop for the tunnel engine,
+// with the bytes either side sent early, as Server.upgrade and runTunnel
+// do for fasthttp's path.
+func (l *hloop) joinTunnel(c, b *hconn) {
+	ex, ctx, s := &c.ex, c.ctx, l.s
+	h := &l.resp
+	up := ex.d.upstream()
+	succeeded(up)
+	copyResponseHeader(&ctx.Response.Header, h)
+	s.addCookie(ctx, &ex.d)
+	stripResponseHopByHop(&ctx.Response.Header, true)
+	ctx.Response.Header.SetBytesKV(hdrUpgrade, h.PeekBytes(hdrUpgrade))
+	s.access.record(ex.start, ex.d.route, up.backend, fasthttp.StatusSwitchingProtocols, ex.d.reason, ctx.Method(), ctx.Path(), c.info.peer, 0)
+	s.metrics.observe(&ex.d, fasthttp.StatusSwitchingProtocols, ex.start)
+	up.backend.Release()
+	ex.active = false
+	c.peer, b.peer = nil, nil
+	if !s.tunnels.accepting() {
+		l.closeBackend(b)
+		l.s.reply(ctx, ex.start, &ex.d, fasthttp.StatusServiceUnavailable, msgNotReady)
+		c.closing = true
+		l.replyLocal(c)
+		return
+	}
+	toClient := append(ctx.Response.Header.AppendBytes(nil), b.in...)
+	toBackend := append([]byte(nil), c.in...)
+	t := &tunnel{b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(&ex.d)}
+	cfd, bfd := c.fd, b.fd
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, cfd, nil)
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, bfd, nil)
+	l.release(c)
+	l.release(b)
+	l.ln.connGone(c)
+	c.in, c.out, c.ctx, b.in, b.out = nil, nil, nil, nil, nil
+	if !s.tunnels.add(t) {
+		unix.Close(cfd)
+		unix.Close(bfd)
+		return
+	}
+	t.b.Acquire()
+	finish := func() {
+		s.tunnels.remove(t)
+		t.b.Release()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	et, ok := s.engine.joinFDs(cfd, bfd, toBackend, toClient, finish)
+	if !ok {
+		unix.Close(cfd)
+		unix.Close(bfd)
+		finish()
+		return
+	}
+	t.et = et
+	if t.closing {
+		et.shutdown() // shutdown came between add and the join
+	}
 }

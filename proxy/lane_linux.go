@@ -43,9 +43,10 @@ type lane struct {
 	loops []*hloop
 	wg    sync.WaitGroup
 	eps   []*laneEntry
-	// conns counts the client connections on the loops (for MaxConns and
-	// shutdown); draining is set by shutdown.
+	// conns counts the client connections on the loops, which shutdown
+	// waits for; draining is set by shutdown.
 	conns    atomic.Int64
+	handoffs atomic.Int64 // connections given to fasthttp so far
 	draining atomic.Bool
 	stopOnce sync.Once
 }
@@ -55,7 +56,15 @@ type laneEntry struct {
 	name    string
 	fd      int // the listening socket, a duplicate the lane owns
 	handoff *handoffListener
-	metric  uint16 // the entrypoint's index in metrics
+	metric  uint16       // the entrypoint's index in metrics
+	conns   atomic.Int64 // its client connections on the loops (Limits.MaxConns)
+}
+
+// connGone counts off a client connection that left the loops (closed,
+// handed to fasthttp, or joined to a tunnel).
+func (ln *lane) connGone(c *hconn) {
+	ln.conns.Add(-1)
+	c.entry.conns.Add(-1)
 }
 
 // newLane starts n loops serving ls, a listener per entrypoint name. The
@@ -71,8 +80,9 @@ func newLane(s *Server, n int, ls map[string]*net.TCPListener, handoffs map[stri
 		}
 		ln.eps = append(ln.eps, &laneEntry{name: name, fd: fd, handoff: handoffs[name], metric: s.metrics.entry(name)})
 	}
-	for range max(n, 1) {
-		l, err := newHloop(ln)
+	n = max(n, 1)
+	for range n {
+		l, err := newHloop(ln, (s.opts.MaxConnsPerBackend+n-1)/n)
 		if err != nil {
 			for _, l := range ln.loops {
 				l.closeLoop()
@@ -163,6 +173,8 @@ type hloop struct {
 	resp fasthttp.ResponseHeader
 	tick time.Duration
 	now  int64 // Unix ns, read once per batch of events (and sweep)
+	// maxConns is the loop's share of Options.MaxConnsPerBackend.
+	maxConns int
 }
 
 // Epoll data words: a connection's slot (0 or more), the wake-up eventfd,
@@ -172,7 +184,7 @@ const (
 	entryTag = -2
 )
 
-func newHloop(ln *lane) (*hloop, error) {
+func newHloop(ln *lane, maxConns int) (*hloop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("http loop: epoll: %w", err)
@@ -181,7 +193,7 @@ func newHloop(ln *lane) (*hloop, error) {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("http loop: epoll: %w", err)
 	}
-	l := &hloop{ln: ln, s: ln.s, epfd: epfd, wakefd: -1, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10)}
+	l := &hloop{ln: ln, s: ln.s, epfd: epfd, wakefd: -1, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10), maxConns: maxConns}
 	l.br = bufio.NewReaderSize(&l.src, readBufferSize)
 	l.ep = os.NewFile(uintptr(epfd), "http-epoll") // non-blocking: pollable
 	if err := l.ep.SetReadDeadline(time.Time{}); err != nil {
@@ -206,7 +218,7 @@ func newHloop(ln *lane) (*hloop, error) {
 		}
 	}
 	lim := ln.s.opts.Limits
-	l.tick = newSweep(lim.ReadTimeout, lim.IdleTimeout, lim.UpstreamTimeout, ln.s.opts.DialTimeout).tick
+	l.tick = newSweep(lim.ReadTimeout, lim.IdleTimeout, lim.UpstreamTimeout, lim.BackendQueueTimeout, ln.s.opts.DialTimeout).tick
 	return l, nil
 }
 
@@ -342,17 +354,19 @@ func (l *hloop) accept(e *laneEntry) {
 		// As Go's net package does for every TCP connection; keepalive is
 		// inherited from the listening socket (listenConfig).
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		if l.ln.conns.Load() >= int64(l.s.opts.Limits.MaxConns) {
+		if e.conns.Load() >= int64(l.s.opts.Limits.MaxConns) {
 			rawWrite(fd, msgTooManyConns)
 			unix.Close(fd)
 			continue
 		}
-		c := &hconn{fd: fd, entry: e, info: newLaneConnInfo(fd, sa), last: l.now}
+		c := &hconn{fd: fd, entry: e, last: l.now}
+		c.info = newLaneConnInfo(c, sa)
 		if err := l.add(c, watchIn); err != nil {
 			unix.Close(fd)
 			continue
 		}
 		l.ln.conns.Add(1)
+		e.conns.Add(1)
 		c.readable = true // a request may be here already
 		l.clientEvent(c, false)
 	}
@@ -521,6 +535,12 @@ func (l *hloop) sweep(now time.Time) {
 			if ns-c.last >= int64(lingerFor) {
 				l.closeClient(c)
 			}
+		case c.ex.queued:
+			if ns >= c.ex.queueDue {
+				l.dequeue(c)
+				c.ex.d.upstream().backend.Release()
+				l.fail(c, fasthttp.StatusServiceUnavailable, msgBackendBusy)
+			}
 		case c.ex.active:
 			if lim.UpstreamTimeout > 0 && ns-c.ex.start.UnixNano() >= int64(lim.UpstreamTimeout) {
 				l.timeout(c)
@@ -554,7 +574,8 @@ var msgRequestTimeout = []byte("HTTP/1.1 408 Request Timeout\r\nConnection: clos
 func (l *hloop) handOff(c *hconn) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	l.release(c)
-	l.ln.conns.Add(-1)
+	l.ln.connGone(c)
+	l.ln.handoffs.Add(1)
 	f := os.NewFile(uintptr(c.fd), "")
 	nc, err := net.FileConn(f) // a duplicate, in Go's netpoller
 	f.Close()

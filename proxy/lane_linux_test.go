@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,7 +25,8 @@ import (
 // sticky (cookie "lb").
 type laneOpts struct {
 	Limits
-	sticky bool
+	sticky   bool
+	maxConns int // Options.MaxConnsPerBackend
 }
 
 // runLane runs a Server through Run, so that its event loops serve the
@@ -49,7 +52,7 @@ func runLane(t *testing.T, lim laneOpts, backends ...string) (*Server, string) {
 	if lim.sticky {
 		cfg.Routes[0].Sticky = &config.Cookie{Name: "lb", HTTPOnly: true, Path: "/"}
 	}
-	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), Limits: lim.Limits, ShutdownGrace: 2 * time.Second})
+	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), Limits: lim.Limits, MaxConnsPerBackend: lim.maxConns, ShutdownGrace: 2 * time.Second})
 	if err := s.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +295,8 @@ func TestRequestsTheLoopsDoNotServeGoToFasthttpWithTheirBytes(t *testing.T) {
 			if resp.StatusCode != tt.status || tt.want != "" && body != tt.want {
 				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tt.status, tt.want)
 			}
-			if n := s.lane.Load().conns.Load(); n != 0 {
-				t.Errorf("%d connections still on the loops, want 0: handed to fasthttp", n)
+			if n := s.lane.Load().handoffs.Load(); n != 1 {
+				t.Errorf("%d connections handed to fasthttp, want 1", n)
 			}
 		})
 	}
@@ -413,5 +416,82 @@ func TestShutdownLetsALongPollFinishAndClosesIdleConnections(t *testing.T) {
 	resp, body := poll.read(t, "GET")
 	if body != "ok" || !resp.Close {
 		t.Errorf("the long poll: %q, Connection: close %v; want its answer, and the connection closed", body, resp.Close)
+	}
+}
+
+func TestARequestWaitsForABackendAtItsConnectionLimit(t *testing.T) {
+	b := newScriptedBackend(t, func(w net.Conn, _ *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	// One loop: each loop holds its share of the limit, and both clients
+	// must be on the loop that holds the only connection.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, tt := range []struct {
+		name   string
+		wait   time.Duration
+		second int
+	}{
+		{"within the queue timeout it is served when a connection frees up", 2 * time.Second, 200},
+		{"past the queue timeout it is answered 503", 50 * time.Millisecond, 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, addr := runLane(t, laneOpts{Limits: Limits{BackendQueueTimeout: tt.wait}, maxConns: 1}, b.addr)
+			first, second := dialLane(t, addr), dialLane(t, addr)
+			io.WriteString(first.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			time.Sleep(20 * time.Millisecond) // the first holds the only connection
+			resp, _ := second.do(t, "GET", "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp.StatusCode != tt.second {
+				t.Errorf("the second request: %d, want %d", resp.StatusCode, tt.second)
+			}
+			if resp, _ := first.read(t, "GET"); resp.StatusCode != 200 {
+				t.Errorf("the first request: %d, want 200", resp.StatusCode)
+			}
+		})
+	}
+}
+
+func TestAnUpgradeIsJoinedByTheTunnelEngineWithTheBytesSentEarly(t *testing.T) {
+	b := newScriptedBackend(t, func(w net.Conn, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Connection") != "Upgrade" {
+			io.WriteString(w, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello from the backend;")
+		buf := make([]byte, 64)
+		for {
+			n, err := w.Read(buf)
+			if err != nil {
+				return
+			}
+			w.Write(bytes.ToUpper(buf[:n]))
+		}
+	})
+	s, addr := runLane(t, laneOpts{sticky: true}, b.addr)
+	lc := dialLane(t, addr)
+	io.WriteString(lc.c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nearly;")
+	resp, err := http.ReadResponse(lc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != "websocket" || resp.Header.Get("Set-Cookie") == "" {
+		t.Fatalf("%d, Upgrade %q, Set-Cookie %q; want 101, websocket and the sticky cookie",
+			resp.StatusCode, resp.Header.Get("Upgrade"), resp.Header.Get("Set-Cookie"))
+	}
+	want := "hello from the backend;EARLY;"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(lc.br, got); err != nil || string(got) != want {
+		t.Fatalf("%q, %v; want %q", got, err, want)
+	}
+	io.WriteString(lc.c, "later")
+	got = make([]byte, 5)
+	if _, err := io.ReadFull(lc.br, got); err != nil || string(got) != "LATER" {
+		t.Fatalf("%q, %v; want LATER", got, err)
+	}
+	if n := s.tunnels.count(); n != 1 {
+		t.Errorf("%d tunnels registered, want 1", n)
+	}
+	if l := s.lane.Load(); l.handoffs.Load() != 0 || l.conns.Load() != 0 {
+		t.Errorf("%d hand-offs, %d connections left on the loops; want 0 and 0: joined by the loop", l.handoffs.Load(), l.conns.Load())
 	}
 }

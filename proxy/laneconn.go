@@ -8,11 +8,14 @@ import (
 )
 
 // laneConnInfo stands in for a loop's client connection where fasthttp's
-// RequestCtx wants a net.Conn: it answers for the addresses; reading and
-// writing are the loop's, so those methods fail.
+// RequestCtx wants a net.Conn: it answers for the addresses (built when
+// asked: latch itself reads only peer); reading and writing are the
+// loop's, so those methods fail.
 type laneConnInfo struct {
-	peer         netip.Addr
-	raddr, laddr net.Addr
+	peer   netip.Addr
+	remote netip.AddrPort
+	// local looks the local address up on the socket, while it is open.
+	local func() netip.AddrPort
 }
 
 var errLaneConn = errors.New("an event loop's connection is read and written by its loop")
@@ -20,8 +23,8 @@ var errLaneConn = errors.New("an event loop's connection is read and written by 
 func (i *laneConnInfo) Read([]byte) (int, error)         { return 0, errLaneConn }
 func (i *laneConnInfo) Write([]byte) (int, error)        { return 0, errLaneConn }
 func (i *laneConnInfo) Close() error                     { return nil }
-func (i *laneConnInfo) LocalAddr() net.Addr              { return i.laddr }
-func (i *laneConnInfo) RemoteAddr() net.Addr             { return i.raddr }
+func (i *laneConnInfo) LocalAddr() net.Addr              { return net.TCPAddrFromAddrPort(i.local()) }
+func (i *laneConnInfo) RemoteAddr() net.Addr             { return net.TCPAddrFromAddrPort(i.remote) }
 func (i *laneConnInfo) SetDeadline(time.Time) error      { return nil }
 func (i *laneConnInfo) SetReadDeadline(time.Time) error  { return nil }
 func (i *laneConnInfo) SetWriteDeadline(time.Time) error { return nil }
