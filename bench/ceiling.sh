@@ -12,6 +12,7 @@
 # column is left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 REPS=${REPS:-5} DUR=${DUR:-4s}
 PORT=18000 B1=19001 B2=19002
 
@@ -28,39 +29,13 @@ cleanup() {
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for p in $B1 $B2 $PORT; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		echo "port $p is taken; stop what listens there first" >&2
-		exit 1
-	fi
-done
+ports_free $B1 $B2 $PORT || exit 1
 LG=(taskset -c 0 bin/loadgen)
 "${LG[@]}" backend --listen 127.0.0.1:$B1 --name b1 >/dev/null 2>&1 &
 PIDS+=($!)
 "${LG[@]}" backend --listen 127.0.0.1:$B2 --name b2 >/dev/null 2>&1 &
 PIDS+=($!)
-cat >"$W/haproxy.cfg" <<CFG
-global
-	nbthread 1
-defaults
-	mode http
-	option http-keep-alive
-	timeout connect 5s
-	timeout client 1h
-	timeout server 1h
-	option forwardfor
-frontend web
-	bind 127.0.0.1:$PORT
-	http-request set-header X-Forwarded-Proto http
-	http-request set-header X-Forwarded-Host %[req.hdr(host)]
-	default_backend b
-backend b
-	balance roundrobin
-	cookie SRV insert indirect nocache
-	http-reuse always
-	server b1 127.0.0.1:$B1 cookie b1
-	server b2 127.0.0.1:$B2 cookie b2
-CFG
+haproxy_cfg $PORT $B1 $B2 >"$W/haproxy.cfg"
 
 start() {
 	case $1 in

@@ -18,6 +18,7 @@
 # second table gives each pair's ratio and their median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 # print_table RESULTS.tsv PROXIES: the table from a results file.
 print_table() {
@@ -172,13 +173,7 @@ wait_port() {
 }
 
 # --- backends (CPU 0) ----------------------------------------------------------
-# Anything already listening on these ports would answer in their place.
-for p in $B1 $B2 $PORT $APORT; do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		log "port $p is taken; stop what listens there first"
-		exit 1
-	fi
-done
+ports_free $B1 $B2 $PORT $APORT || exit 1
 "${LG[@]}" backend --listen 127.0.0.1:$B1 --name b1 >"$W/b1.log" 2>&1 &
 PIDS+=($!)
 "${LG[@]}" backend --listen 127.0.0.1:$B2 --name b2 >"$W/b2.log" 2>&1 &
@@ -192,33 +187,7 @@ for bp in "$B1:${PIDS[0]}" "$B2:${PIDS[1]}"; do
 done
 
 # --- proxy configurations -----------------------------------------------------
-cat >"$W/haproxy.cfg" <<CFG
-global
-	nbthread 1
-	maxconn 9600
-	log stderr format raw local0 err
-defaults
-	mode http
-	option http-keep-alive
-	timeout connect 5s
-	timeout client 1h
-	timeout server 1h
-	timeout tunnel 1h
-	timeout http-keep-alive 90s
-	# The X-Forwarded-* headers latch, Caddy and Traefik set by default.
-	option forwardfor
-frontend web
-	bind 127.0.0.1:$PORT
-	http-request set-header X-Forwarded-Proto http
-	http-request set-header X-Forwarded-Host %[req.hdr(host)]
-	default_backend b
-backend b
-	balance roundrobin
-	cookie SRV insert indirect nocache
-	http-reuse always
-	server b1 127.0.0.1:$B1 cookie b1
-	server b2 127.0.0.1:$B2 cookie b2
-CFG
+haproxy_cfg $PORT $B1 $B2 >"$W/haproxy.cfg"
 
 mkdir -p "$W/nginx"
 cat >"$W/nginx.conf" <<CFG

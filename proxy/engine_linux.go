@@ -175,6 +175,61 @@ func (et *etunnel) shutdown() {
 	unix.Shutdown(et.fd[sideBackend], unix.SHUT_RDWR)
 }
 
+// pollEpoll runs an event loop on ep, an epoll descriptor that Go's
+// netpoller watches, until stopping is set or ep breaks: each batch of
+// ready events goes to batch, and sweep runs every tick.
+//
+// One wake-up costs one epoll_wait: the loop drains the epoll descriptor
+// inside a single wait of Go's netpoller and parks again as soon as a call
+// returns fewer events than it asked for (the ready list is then empty,
+// and any later event makes the descriptor readable anew). The read
+// deadline that ends the wait for the sweep is set once per sweep, not
+// per wake-up; a loop kept busy by full batches stops for the sweep when
+// it is due. It returns the error that broke ep, if any.
+func pollEpoll(ep *os.File, tick time.Duration, stopping *atomic.Bool, batch func([]unix.EpollEvent), sweep func(time.Time)) error {
+	events := make([]unix.EpollEvent, 256)
+	rc, err := ep.SyscallConn()
+	next := time.Now().Add(tick)
+	ep.SetReadDeadline(next)
+	var waitErr error
+	wait := func(fd uintptr) bool {
+		for {
+			n, werr := epollWait(int(fd), events)
+			switch {
+			case n > 0:
+				batch(events[:n])
+			case werr != nil && werr != unix.EINTR && werr != unix.EAGAIN:
+				waitErr = werr // a broken descriptor
+				return true
+			}
+			switch {
+			case stopping.Load():
+				return true
+			case n == len(events):
+				if !time.Now().Before(next) {
+					return true
+				}
+			case werr != unix.EINTR:
+				return false // drained: park until the descriptor is readable
+			}
+		}
+	}
+	for err == nil && !stopping.Load() {
+		if err = rc.Read(wait); err == nil {
+			err = waitErr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = nil
+		}
+		if now := time.Now(); !now.Before(next) {
+			sweep(now)
+			next = now.Add(tick)
+			ep.SetReadDeadline(next)
+		}
+	}
+	return err
+}
+
 // eloop is one event loop: an epoll instance, an eventfd to wake it, and
 // the tunnels registered on it, addressed by slot so that epoll's data
 // word holds no Go pointer.
@@ -324,58 +379,12 @@ func (l *eloop) waitWritable(et *etunnel, side int) error {
 
 // run waits for events and moves bytes until the loop is stopped; then it
 // closes the tunnels left on it and its descriptors.
-//
-// One wake-up costs one epoll_wait: the loop drains the epoll descriptor
-// inside a single wait of Go's netpoller and parks again as soon as a call
-// returns fewer events than it asked for (the ready list is then empty,
-// and any later event makes the descriptor readable anew). The read
-// deadline that ends the wait for the idle sweep is set once per sweep,
-// not per wake-up; a loop kept busy by full batches stops for the sweep
-// when it is due.
 func (l *eloop) run() {
-	events := make([]unix.EpollEvent, 256)
-	rc, err := l.ep.SyscallConn()
-	nextSweep := time.Now().Add(l.sweepEvery)
-	l.ep.SetReadDeadline(nextSweep)
-	var waitErr error
-	wait := func(fd uintptr) bool {
-		for {
-			n, werr := epollWait(int(fd), events)
-			switch {
-			case n > 0:
-				l.batch(events[:n])
-			case werr != nil && werr != unix.EINTR && werr != unix.EAGAIN:
-				waitErr = werr // a broken descriptor
-				return true
-			}
-			switch {
-			case l.stopping.Load():
-				return true
-			case n == len(events):
-				if !time.Now().Before(nextSweep) {
-					return true
-				}
-			case werr != unix.EINTR:
-				return false // drained: park until the descriptor is readable
-			}
-		}
-	}
-	for err == nil && !l.stopping.Load() {
-		err = rc.Read(wait)
-		if err == nil {
-			err = waitErr
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = nil
-		}
-		if now := time.Now(); !now.Before(nextSweep) {
-			l.mu.Lock()
-			l.sweep(now.UnixNano())
-			l.mu.Unlock()
-			nextSweep = now.Add(l.sweepEvery)
-			l.ep.SetReadDeadline(nextSweep)
-		}
-	}
+	pollEpoll(l.ep, l.sweepEvery, &l.stopping, l.batch, func(now time.Time) {
+		l.mu.Lock()
+		l.sweep(now.UnixNano())
+		l.mu.Unlock()
+	})
 	l.mu.Lock()
 	l.stopping.Store(true) // add refuses from now on
 	for _, et := range l.slots {

@@ -971,15 +971,11 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 	l.release(b)
 	l.ln.connGone(c)
 	c.in, c.out, c.ctx, b.in, b.out = nil, nil, nil, nil, nil
-	if !s.tunnels.add(t) {
+	finish, ok := s.openTunnel(t)
+	if !ok {
 		unix.Close(cfd)
 		unix.Close(bfd)
 		return
-	}
-	t.b.Acquire()
-	finish := func() {
-		s.tunnels.remove(t)
-		t.b.Release()
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -235,50 +234,10 @@ func (l *hloop) wake() {
 }
 
 // run handles events until the loop is stopped, then closes every
-// connection on it. One wake-up costs one epoll_wait, as in the tunnel
-// engine's loop (eloop.run).
+// connection on it.
 func (l *hloop) run() {
 	defer l.closeLoop()
-	events := make([]unix.EpollEvent, 256)
-	rc, err := l.ep.SyscallConn()
-	next := time.Now().Add(l.tick)
-	l.ep.SetReadDeadline(next)
-	var waitErr error
-	wait := func(fd uintptr) bool {
-		for {
-			n, werr := epollWait(int(fd), events)
-			switch {
-			case n > 0:
-				l.batch(events[:n])
-			case werr != nil && werr != unix.EINTR && werr != unix.EAGAIN:
-				waitErr = werr
-				return true
-			}
-			switch {
-			case l.stopping.Load():
-				return true
-			case n == len(events):
-				if !time.Now().Before(next) {
-					return true
-				}
-			case werr != unix.EINTR:
-				return false
-			}
-		}
-	}
-	for err == nil && !l.stopping.Load() {
-		if err = rc.Read(wait); err == nil {
-			err = waitErr
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = nil
-		}
-		if now := time.Now(); !now.Before(next) {
-			l.sweep(now)
-			next = now.Add(l.tick)
-			l.ep.SetReadDeadline(next)
-		}
-	}
+	err := pollEpoll(l.ep, l.tick, &l.stopping, l.batch, l.sweep)
 	if err != nil {
 		l.s.log.Error("http loop failed; its connections are closed", "err", err)
 	}

@@ -75,40 +75,6 @@ func runLane(t *testing.T, lim laneOpts, backends ...string) (*Server, string) {
 	return s, addr
 }
 
-// newScriptedBackendBody is newScriptedBackend with the request's body
-// read for answer.
-func newScriptedBackendBody(t *testing.T, answer func(w net.Conn, r *http.Request, body []byte)) *scriptedBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	b := &scriptedBackend{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.conns.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					r, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					body, _ := io.ReadAll(r.Body)
-					answer(c, r, body)
-				}
-			}()
-		}
-	}()
-	return b
-}
-
 // laneClient is one keep-alive client connection with its reader.
 type laneClient struct {
 	c  net.Conn

@@ -20,6 +20,13 @@ type scriptedBackend struct {
 
 func newScriptedBackend(t *testing.T, answer func(w net.Conn, r *http.Request)) *scriptedBackend {
 	t.Helper()
+	return newScriptedBackendBody(t, func(w net.Conn, r *http.Request, _ []byte) { answer(w, r) })
+}
+
+// newScriptedBackendBody is newScriptedBackend with the request's body
+// read for answer.
+func newScriptedBackendBody(t *testing.T, answer func(w net.Conn, r *http.Request, body []byte)) *scriptedBackend {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +48,8 @@ func newScriptedBackend(t *testing.T, answer func(w net.Conn, r *http.Request)) 
 					if err != nil {
 						return
 					}
-					io.Copy(io.Discard, r.Body)
-					answer(c, r)
+					body, _ := io.ReadAll(r.Body)
+					answer(c, r, body)
 				}
 			}()
 		}

@@ -149,15 +149,11 @@ type tunnel struct {
 // buffers and close its descriptor; otherwise it copies on this goroutine
 // until the tunnel ends.
 func (s *Server) runTunnel(t *tunnel, c net.Conn) {
-	if !s.tunnels.add(t) {
+	finish, ok := s.openTunnel(t)
+	if !ok {
 		c.Close()
 		t.closeBackend()
 		return
-	}
-	t.b.Acquire()
-	finish := func() {
-		s.tunnels.remove(t)
-		t.b.Release()
 	}
 	t.mu.Lock()
 	if t.closing {
@@ -217,6 +213,20 @@ func (s *Server) runTunnel(t *tunnel, c net.Conn) {
 	t.mu.Unlock()
 	defer finish()
 	t.pipeJoin(c)
+}
+
+// openTunnel registers t (shutdown closes it) and counts it on its
+// backend; finish, for when it has closed, undoes both. It reports false
+// once shutdown has closed the tunnels.
+func (s *Server) openTunnel(t *tunnel) (finish func(), ok bool) {
+	if !s.tunnels.add(t) {
+		return nil, false
+	}
+	t.b.Acquire()
+	return func() {
+		s.tunnels.remove(t)
+		t.b.Release()
+	}, true
 }
 
 // adopt makes conn the tunnel's backend end. fasthttp skips the hijack
