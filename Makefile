@@ -25,7 +25,9 @@ FUZZ := \
 	./proxy:FuzzCommaTokens \
 	./proxy:FuzzRawRequest \
 	./proxy:FuzzScanOpenPacket \
-	./proxy:FuzzScanCookie
+	./proxy:FuzzScanCookie \
+	./proxy:FuzzBodyFrame \
+	./proxy:FuzzRawRequestOnTheLoops
 
 .PHONY: all build run test unit e2e fuzz bench deps vet clean
 

@@ -34,6 +34,7 @@ type chunkState uint8
 
 const (
 	chunkSize      chunkState = iota // hex digits of a size
+	chunkSizeWS                      // whitespace after a size, before ";" or CR
 	chunkExt                         // a chunk extension, up to CR
 	chunkSizeLF                      // LF after a size line
 	chunkData                        // left bytes of data
@@ -102,10 +103,23 @@ func (f *bodyFrame) take(p []byte, data *sidLearner) (int, error) {
 				f.size, f.n = f.size<<4|int64(d), f.n+1
 			case f.n == 0:
 				return i, errChunked
-			case c == ';' || c == ' ' || c == '\t':
+			case c == ';':
+				f.st, f.n = chunkExt, 0
+			case c == ' ' || c == '\t':
+				f.st, f.n = chunkSizeWS, 0
+			case c == '\r':
+				f.st = chunkSizeLF
+			default:
+				return i, errChunked
+			}
+		case chunkSizeWS:
+			switch {
+			case c == ';':
 				f.st, f.n = chunkExt, 0
 			case c == '\r':
 				f.st = chunkSizeLF
+			case (c == ' ' || c == '\t') && f.n < maxChunkLine:
+				f.n++
 			default:
 				return i, errChunked
 			}

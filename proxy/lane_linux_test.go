@@ -32,7 +32,7 @@ type laneOpts struct {
 // runLane runs a Server through Run, so that its event loops serve the
 // plain entrypoint, in front of backends; it returns the Server and the
 // entrypoint's address.
-func runLane(t *testing.T, lim laneOpts, backends ...string) (*Server, string) {
+func runLane(t testing.TB, lim laneOpts, backends ...string) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -460,4 +460,16 @@ func TestAnUpgradeIsJoinedByTheTunnelEngineWithTheBytesSentEarly(t *testing.T) {
 	if l := s.lane.Load(); l.handoffs.Load() != 0 || l.conns.Load() != 0 {
 		t.Errorf("%d hand-offs, %d connections left on the loops; want 0 and 0: joined by the loop", l.handoffs.Load(), l.conns.Load())
 	}
+}
+
+// FuzzRawRequestOnTheLoops is FuzzRawRequest against the event loops: raw
+// bytes, pipelined requests and bodies included, never panic the loop,
+// always get HTTP or an end, and a smuggling shape never succeeds.
+func FuzzRawRequestOnTheLoops(f *testing.F) {
+	addRawSeeds(f)
+	b := newScriptedBackend(f, func(w net.Conn, r *http.Request) {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	_, addr := runLane(f, laneOpts{sticky: true}, b.addr)
+	f.Fuzz(func(t *testing.T, raw []byte) { checkRawAnswer(t, addr, raw) })
 }

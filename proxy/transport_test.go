@@ -18,14 +18,14 @@ type scriptedBackend struct {
 	conns atomic.Int32
 }
 
-func newScriptedBackend(t *testing.T, answer func(w net.Conn, r *http.Request)) *scriptedBackend {
+func newScriptedBackend(t testing.TB, answer func(w net.Conn, r *http.Request)) *scriptedBackend {
 	t.Helper()
 	return newScriptedBackendBody(t, func(w net.Conn, r *http.Request, _ []byte) { answer(w, r) })
 }
 
 // newScriptedBackendBody is newScriptedBackend with the request's body
 // read for answer.
-func newScriptedBackendBody(t *testing.T, answer func(w net.Conn, r *http.Request, body []byte)) *scriptedBackend {
+func newScriptedBackendBody(t testing.TB, answer func(w net.Conn, r *http.Request, body []byte)) *scriptedBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
