@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -116,6 +117,11 @@ func dupTCP(c net.Conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	return dupFD(rc)
+}
+
+// dupFD returns a close-on-exec duplicate of rc's descriptor.
+func dupFD(rc syscall.RawConn) (int, error) {
 	fd, derr := -1, error(nil)
 	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
 		return -1, err

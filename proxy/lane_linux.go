@@ -109,11 +109,7 @@ func dupListener(l *net.TCPListener) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	fd, derr := -1, error(nil)
-	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
-		return -1, err
-	}
-	return fd, derr
+	return dupFD(rc)
 }
 
 // shutdown stops accepting, closes idle connections, lets requests in

@@ -105,15 +105,7 @@ func (lc *laneClient) do(t *testing.T, method, raw string) (*http.Response, stri
 
 func (lc *laneClient) read(t *testing.T, method string) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.ReadResponse(lc.br, &http.Request{Method: method})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return readAnswer(t, lc.br, method)
 }
 
 func TestTheEventLoopsServeAKeepAliveClientOnOneBackendConnection(t *testing.T) {

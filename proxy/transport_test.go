@@ -64,6 +64,12 @@ func rawExchange(t *testing.T, c net.Conn, br *bufio.Reader, method string) (*ht
 	if _, err := io.WriteString(c, method+" / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
+	return readAnswer(t, br, method)
+}
+
+// readAnswer reads one answer to method from br, body included.
+func readAnswer(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
 		t.Fatal(err)
