@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -201,15 +202,21 @@ func TestAStreamedAnswerReachesTheClientBeforeItEnds(t *testing.T) {
 }
 
 func TestABackendConnectionLeftMidBodyIsClosedNotPooled(t *testing.T) {
-	const size = 8 << 20
+	// More than the sockets between can hold, whatever their buffers grow
+	// to (tcp_rmem allows 32 MiB here): latch is still reading it when
+	// the client leaves, and the backend's writes fail once latch closes
+	// its connection.
+	const size = 256 << 20
 	var n atomic.Int32
 	cut := make(chan error, 1)
 	b := newScriptedBackend(t, func(w net.Conn, _ *http.Request) {
 		if n.Add(1) == 1 {
-			// More than the sockets between can hold: latch is still
-			// reading it when the client leaves.
-			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n")
-			_, err := w.Write(make([]byte, size))
+			fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			chunk := make([]byte, 64<<10)
+			var err error
+			for sent := 0; sent < size && err == nil; sent += len(chunk) {
+				_, err = w.Write(chunk)
+			}
 			cut <- err
 			return
 		}
