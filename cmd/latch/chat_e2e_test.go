@@ -617,16 +617,25 @@ func TestChatSurvivesABrokerRestart(t *testing.T) {
 			afterRestart = append(afterRestart, e.Ref)
 		}
 	}
-	waitFor(t, "every acknowledged message reaches both users", func() bool {
+	// Which acknowledged messages a user never received, for the failure.
+	var missing []string
+	received := func() bool {
+		missing = missing[:0]
 		for _, ref := range acked {
 			for _, who := range []string{"a", "b"} {
 				if _, ok := d.find(gotText(who, ref)); !ok {
-					return false
+					missing = append(missing, who+" lacks "+ref)
 				}
 			}
 		}
-		return true
-	})
+		return len(missing) == 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !received(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d acknowledged messages never reached both users (restart at %d ms): %v",
+				len(missing), len(acked), restarted.UnixMilli(), missing)
+		}
+	}
 	if len(afterRestart) == 0 {
 		t.Errorf("no message was acknowledged after the broker restarted; want the conversation to go on")
 	}
