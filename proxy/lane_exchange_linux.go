@@ -57,6 +57,7 @@ type exchange struct {
 	req      []byte
 	bodyLeft int64 // request body bytes still to come from the client
 	retry    bool  // idempotent, with its whole body in req
+	moved    bool  // already moved to another backend once
 	tries    int
 	upgrade  bool  // an upgrade, on a backend connection of its own
 	queued   bool  // waiting for a connection to a backend at its limit
@@ -744,18 +745,18 @@ func (l *hloop) backendFailed(b *hconn, err error) {
 	if ex.retry && ex.tries < 5 {
 		// As HostClient and forward do: a dead pooled connection is
 		// replaced by a fresh one to the same backend; a fresh one that
-		// broke sends the request to another backend.
-		if reused {
-			l.dispatch(c, true) // not another pooled one: they may all be dead
-			return
-		}
-		if !ex.d.stuck() && l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
-			ex.retry = false
+		// broke sends the request to another backend, or, when there is
+		// none to move to, to the same one again (HostClient's attempts).
+		if !reused && !ex.moved && !ex.d.stuck() && l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
+			ex.moved = true
 			l.dispatch(c, false)
 			return
 		}
+		l.dispatch(c, true) // not another pooled one: they may all be dead
+		return
 	}
-	l.s.log.Debug("upstream request failed", "route", ex.d.route.name, "backend", up.backend.Addr(), "err", err)
+	l.s.log.Debug("upstream request failed", "route", ex.d.route.name, "backend", up.backend.Addr(), "err", err,
+		"attempts", ex.tries, "pooled", reused, "moved", ex.moved, "retryable", ex.retry)
 	l.fail(c, fasthttp.StatusBadGateway, msgBadGateway)
 }
 
@@ -769,8 +770,8 @@ func (l *hloop) dialFailed(c *hconn, up *upstream, err error) {
 		return
 	}
 	l.s.failed(up, ex.start)
-	if ex.retry && ex.tries < 5 && !ex.d.stuck() && l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
-		ex.retry = false
+	if ex.retry && ex.tries < 5 && !ex.moved && !ex.d.stuck() && l.s.repick(&ex.d, up.backend, ex.start.UnixNano()) {
+		ex.moved = true
 		l.dispatch(c, false)
 		return
 	}
