@@ -259,30 +259,40 @@ type eloop struct {
 // slot<<1|side, never negative.
 const wakeTag = -1
 
-func newLoop(idle time.Duration) (*eloop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel engine: epoll: %w", err)
+// newWakeableEpoll makes an event loop's epoll instance, non-blocking so
+// that Go's netpoller can watch it (ep), with an eventfd registered under
+// wakeTag that wakes the loop when written. what names the loop in
+// errors. On error nothing is left open.
+func newWakeableEpoll(what string) (ep *os.File, epfd, wakefd int, err error) {
+	if epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, -1, -1, fmt.Errorf("%s: epoll: %w", what, err)
 	}
 	if err := unix.SetNonblock(epfd, true); err != nil {
 		unix.Close(epfd)
-		return nil, fmt.Errorf("tunnel engine: epoll: %w", err)
+		return nil, -1, -1, fmt.Errorf("%s: epoll: %w", what, err)
 	}
-	ep := os.NewFile(uintptr(epfd), "tunnel-epoll") // non-blocking: pollable
+	ep = os.NewFile(uintptr(epfd), what) // non-blocking: pollable
 	if err := ep.SetReadDeadline(time.Time{}); err != nil {
 		ep.Close()
-		return nil, fmt.Errorf("tunnel engine: epoll descriptor not pollable: %w", err)
+		return nil, -1, -1, fmt.Errorf("%s: epoll descriptor not pollable: %w", what, err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
+	if wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		ep.Close()
-		return nil, fmt.Errorf("tunnel engine: eventfd: %w", err)
+		return nil, -1, -1, fmt.Errorf("%s: eventfd: %w", what, err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeTag}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
 		ep.Close()
 		unix.Close(wakefd)
-		return nil, fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
+		return nil, -1, -1, fmt.Errorf("%s: epoll_ctl: %w", what, err)
+	}
+	return ep, epfd, wakefd, nil
+}
+
+func newLoop(idle time.Duration) (*eloop, error) {
+	ep, epfd, wakefd, err := newWakeableEpoll("tunnel engine")
+	if err != nil {
+		return nil, err
 	}
 	return &eloop{
 		epfd: epfd, ep: ep, wakefd: wakefd, idle: idle,

@@ -172,37 +172,17 @@ type hloop struct {
 	maxConns int
 }
 
-// Epoll data words: a connection's slot (0 or more), the wake-up eventfd,
-// and entrypoint i's listening socket as entryTag - i.
-const (
-	hwakeTag = -1
-	entryTag = -2
-)
+// Epoll data words: a connection's slot (0 or more), the wake-up eventfd
+// (wakeTag), and entrypoint i's listening socket as entryTag - i.
+const entryTag = wakeTag - 1
 
 func newHloop(ln *lane, maxConns int) (*hloop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	ep, epfd, wakefd, err := newWakeableEpoll("http loop")
 	if err != nil {
-		return nil, fmt.Errorf("http loop: epoll: %w", err)
+		return nil, err
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("http loop: epoll: %w", err)
-	}
-	l := &hloop{ln: ln, s: ln.s, epfd: epfd, wakefd: -1, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10), maxConns: maxConns}
+	l := &hloop{ln: ln, s: ln.s, ep: ep, epfd: epfd, wakefd: wakefd, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10), maxConns: maxConns}
 	l.br = bufio.NewReaderSize(&l.src, readBufferSize)
-	l.ep = os.NewFile(uintptr(epfd), "http-epoll") // non-blocking: pollable
-	if err := l.ep.SetReadDeadline(time.Time{}); err != nil {
-		l.closeLoop()
-		return nil, fmt.Errorf("http loop: epoll descriptor not pollable: %w", err)
-	}
-	if l.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		l.closeLoop()
-		return nil, fmt.Errorf("http loop: eventfd: %w", err)
-	}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, l.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: hwakeTag}); err != nil {
-		l.closeLoop()
-		return nil, fmt.Errorf("http loop: epoll_ctl: %w", err)
-	}
 	for i, e := range ln.eps {
 		// Every loop watches every listening socket; EPOLLEXCLUSIVE wakes
 		// one of them per connection.
@@ -219,9 +199,7 @@ func newHloop(ln *lane, maxConns int) (*hloop, error) {
 
 func (l *hloop) closeLoop() {
 	l.ep.Close()
-	if l.wakefd >= 0 {
-		unix.Close(l.wakefd)
-	}
+	unix.Close(l.wakefd)
 }
 
 func (l *hloop) wake() {
@@ -253,7 +231,7 @@ func (l *hloop) batch(events []unix.EpollEvent) {
 	}
 	for _, ev := range events {
 		switch {
-		case ev.Fd == hwakeTag:
+		case ev.Fd == wakeTag:
 			var b [8]byte
 			unix.Read(l.wakefd, b[:])
 		case ev.Fd <= entryTag:
