@@ -120,6 +120,70 @@ func cpuTicks(pid int) (int64, error) {
 
 const ticksPerSecond = 100
 
+// coreTicks reads each core's busy and total clock ticks from /proc/stat
+// (busy is all but idle and iowait), in core order.
+func coreTicks() (busy, total []int64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, nil, err
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		var sum, idle int64
+		for i, v := range f[1:] {
+			var n int64
+			fmt.Sscan(v, &n)
+			if i >= 8 { // guest time is counted in user time already
+				break
+			}
+			sum += n
+			if i == 3 || i == 4 {
+				idle += n
+			}
+		}
+		busy, total = append(busy, sum-idle), append(total, sum)
+	}
+	return busy, total, nil
+}
+
+// coreSample is one coreTicks reading.
+type coreSample struct{ busy, total []int64 }
+
+func sampleCores() coreSample {
+	busy, total, _ := coreTicks()
+	return coreSample{busy, total}
+}
+
+// busySince returns each core's busy share since s, in percent; nil when
+// either reading failed or the cores changed.
+func (s coreSample) busySince() []float64 {
+	now := sampleCores()
+	if len(s.busy) == 0 || len(now.busy) != len(s.busy) {
+		return nil
+	}
+	out := make([]float64, len(s.busy))
+	for i := range out {
+		if dt := now.total[i] - s.total[i]; dt > 0 {
+			out[i] = 100 * float64(now.busy[i]-s.busy[i]) / float64(dt)
+		}
+	}
+	return out
+}
+
+// busyKV returns the busy shares as RESULT pairs (core0_busy_pct, ...)
+// and as text for the human summary.
+func busyKV(busy []float64) (kv []any, text string) {
+	var b strings.Builder
+	for i, p := range busy {
+		kv = append(kv, fmt.Sprintf("core%d_busy_pct", i), p)
+		fmt.Fprintf(&b, " cpu%d %.0f%%", i, p)
+	}
+	return kv, b.String()
+}
+
 // rssKB reads VmRSS of pid from /proc/PID/status.
 func rssKB(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

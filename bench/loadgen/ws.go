@@ -20,9 +20,6 @@ func wsDialer() *websocket.Dialer {
 	}
 }
 
-// dialAll opens n WebSockets to url with par dials in flight at a time.
-// It returns the open ones (nil where a dial failed), the failures and how
-// long the whole took.
 // dialed is what dialAll did: the connections (nil where a dial failed),
 // the failures and the first error, the whole time, and each successful
 // dial's time.
@@ -32,6 +29,10 @@ type dialed struct {
 	firstErr string
 	took     time.Duration
 	lat      []time.Duration
+	// busy is each core's busy share during the dials, in percent (nil
+	// when /proc/stat could not be read): it says whether the load
+	// generator's core or the proxy's bounded the connect rate.
+	busy []float64
 }
 
 // connectP returns the p50, p99 and max of the dial times, in µs.
@@ -44,6 +45,7 @@ func dialAll(ctx context.Context, url string, n, par int) *dialed {
 	lat := make([]time.Duration, n)
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
+	cores := sampleCores()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range par {
@@ -66,6 +68,7 @@ func dialAll(ctx context.Context, url string, n, par int) *dialed {
 	}
 	wg.Wait()
 	took := time.Since(start)
+	busy := cores.busySince()
 	ok := lat[:0]
 	for i, c := range conns {
 		if c != nil {
@@ -73,7 +76,7 @@ func dialAll(ctx context.Context, url string, n, par int) *dialed {
 		}
 	}
 	e, _ := firstErr.Load().(string)
-	return &dialed{conns: conns, failed: int(failed.Load()), firstErr: e, took: took, lat: ok}
+	return &dialed{conns: conns, failed: int(failed.Load()), firstErr: e, took: took, lat: ok, busy: busy}
 }
 
 func closeAll(conns []*websocket.Conn) {
@@ -169,8 +172,10 @@ func runWSEcho(ctx context.Context, args []string) error {
 		ok, *n, dl.took.Seconds(), rate, failed, dl.firstErr, cp[0], cp[1], cp[2])
 	fmt.Printf("echo: %d round trips in %.2fs, rtt us p50 %.0f p99 %.0f max %.0f, failures %d\n",
 		len(all), echoTook.Seconds(), p[0], p[1], p[2], echoFail.Load())
-	result("ws-echo", "connect_rate", rate, "connect_p99_us", cp[1], "connect_max_us", cp[2], "echo_p50_us", p[0], "echo_p99_us", p[1], "echo_max_us", p[2],
-		"failures", failed+int(echoFail.Load()), "round_trips", len(all))
+	kvBusy, busyText := busyKV(dl.busy)
+	fmt.Printf("cores busy during the dials:%s\n", busyText)
+	result("ws-echo", append([]any{"connect_rate", rate, "connect_p99_us", cp[1], "connect_max_us", cp[2], "echo_p50_us", p[0], "echo_p99_us", p[1], "echo_max_us", p[2],
+		"failures", failed + int(echoFail.Load()), "round_trips", len(all)}, kvBusy...)...)
 	return nil
 }
 
@@ -253,8 +258,10 @@ func runWSHold(ctx context.Context, args []string) error {
 	fmt.Printf("ws-hold: %d/%d connected in %.2fs (failures %d %s; connect us p50 %.0f p99 %.0f max %.0f; proxy CPU %.0f us each); held %s; %d still echo, %d dead\n",
 		ok, *n, dl.took.Seconds(), failed, dl.firstErr, cp[0], cp[1], cp[2], connectCPU, *hold, alive.Load(), dead.Load())
 	fmt.Printf("proxy RSS KB: base %d, held %d (peak %d) = %.1f KB per tunnel\n", base, last, peak, perKB)
-	result("ws-hold", "tunnels", ok, "connect_rate", float64(ok)/dl.took.Seconds(), "connect_p99_us", cp[1], "connect_max_us", cp[2], "connect_cpu_us", connectCPU,
+	kvBusy, busyText := busyKV(dl.busy)
+	fmt.Printf("cores busy during the dials:%s\n", busyText)
+	result("ws-hold", append([]any{"tunnels", ok, "connect_rate", float64(ok) / dl.took.Seconds(), "connect_p99_us", cp[1], "connect_max_us", cp[2], "connect_cpu_us", connectCPU,
 		"rss_base_kb", base, "rss_held_kb", last, "rss_peak_kb", peak,
-		"kb_per_tunnel", perKB, "errors", errs)
+		"kb_per_tunnel", perKB, "errors", errs}, kvBusy...)...)
 	return nil
 }
