@@ -244,8 +244,7 @@ func (s *Server) Run(ctx context.Context) error {
 	laneLns := map[string]*net.TCPListener{}
 	handoffs := map[string]*handoffListener{}
 	for _, ep := range s.entrypoints {
-		lc := listenConfig(15 * time.Second)
-		ln, err := lc.Listen(context.Background(), "tcp", ep.Addr)
+		ln, err := listenTCP(ep.Addr, 15*time.Second)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("entrypoint %s: %w", ep.Name, err)

@@ -3,7 +3,6 @@
 package proxy
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -11,15 +10,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// An accepted connection must carry the keepalive set on the listening
-// socket: latch sets nothing per connection and relies on the kernel
-// copying the listener's options into every socket it accepts.
+// An accepted connection must carry the keepalive and delayed ACKs set
+// on the listening socket: latch sets nothing per connection and relies on
+// the kernel copying the listener's options into every socket it accepts.
+// The listener is plain TCP, not Go's default Multipath TCP.
 func TestAcceptedConnectionsInheritTheListenersKeepalive(t *testing.T) {
-	lc := listenConfig(17 * time.Second)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	ln, err := listenTCP("127.0.0.1:0", 17*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	lrc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lrc.Control(func(fd uintptr) {
+		if p, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP {
+			t.Errorf("the listening socket's protocol is %d (%v), want TCP (%d)", p, err, unix.IPPROTO_TCP)
+		}
+	})
 	defer ln.Close()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -35,7 +43,14 @@ func TestAcceptedConnectionsInheritTheListenersKeepalive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc.Control(func(fd uintptr) { checkSocketOptions(t, "accepted socket", int(fd), 17) })
+	rc.Control(func(fd uintptr) {
+		checkSocketOptions(t, "accepted socket", int(fd), 17)
+		// Reading TCP_QUICKACK says whether ACKs are sent at once: 0 is
+		// delayed ACKs, inherited from the listener.
+		if q, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK); err != nil || q != 0 {
+			t.Errorf("accepted socket: TCP_QUICKACK = %d (%v), want 0 (delayed ACKs)", q, err)
+		}
+	})
 }
 
 // checkSocketOptions reports any of TCP_NODELAY and keepalive (after idle
