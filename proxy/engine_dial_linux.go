@@ -28,11 +28,9 @@ func connectNonblocking(addr netip.AddrPort, keepIdle time.Duration) (fd int, in
 		}
 		return -1, false, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: os.NewSyscallError(call, err)}
 	}
-	family, sa := unix.AF_INET6, unix.Sockaddr(nil)
-	if ip := addr.Addr(); ip.Is4() {
-		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(addr.Port()), Addr: ip.As4()}
-	} else {
-		sa = &unix.SockaddrInet6{Port: int(addr.Port()), Addr: ip.As16()}
+	family := unix.AF_INET6
+	if addr.Addr().Is4() {
+		family = unix.AF_INET
 	}
 	if fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
 		fd = -1
@@ -44,12 +42,12 @@ func connectNonblocking(addr netip.AddrPort, keepIdle time.Duration) (fd int, in
 	if err := setKeepAlive(fd, keepIdle); err != nil {
 		return fail("setsockopt", err)
 	}
-	cerr := unix.Connect(fd, sa)
+	cerr := rawConnect(fd, addr)
 	if cerr == unix.EINPROGRESS {
 		// A near backend (loopback, the same node) has usually completed
 		// the handshake by now: a second connect says so (EISCONN), or
 		// reports its failure, and spares a round through the loop.
-		switch cerr = unix.Connect(fd, sa); cerr {
+		switch cerr = rawConnect(fd, addr); cerr {
 		case unix.EISCONN:
 			cerr = nil
 		case unix.EALREADY:

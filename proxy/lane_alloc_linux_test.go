@@ -4,9 +4,12 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -70,6 +73,91 @@ func TestTheEventLoopsServeAStickyHitWithoutAllocating(t *testing.T) {
 	for site, n := range allocSites(runs, do) {
 		if n/runs > 0 {
 			t.Errorf("%s allocates %.2f times per request", site, float64(n)/runs)
+		}
+	}
+}
+
+// TestAnUpgradeOnTheEventLoopsAllocatesOnlyWhatItKeeps opens WebSockets
+// through the event loops, each to its own backend connection and into the
+// tunnel engine, and holds latch and fasthttp to allocating per upgrade
+// only what the upgrade keeps: the two connections' states, the backend's
+// first bytes, and the tunnel's records. A new connection reuses the
+// request context and buffers a closed one left behind (clientKit), so a
+// connection's first request costs no more than a keep-alive one.
+func TestAnUpgradeOnTheEventLoopsAllocatesOnlyWhatItKeeps(t *testing.T) {
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bl.Close() })
+	go func() {
+		for {
+			c, err := bl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				head := make([]byte, 0, 1024)
+				buf := make([]byte, 1024)
+				for !bytes.Contains(head, crlfCRLF) {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					head = append(head, buf[:n]...)
+				}
+				c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	_, addr := runLane(t, laneOpts{sticky: true}, bl.Addr().String())
+	req := []byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	buf := make([]byte, 4096)
+	upgrade := func() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for !bytes.Contains(buf[:n], crlfCRLF) {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				t.Fatalf("after %q: %v", buf[:n], err)
+			}
+			n += m
+		}
+		if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 101 ")) {
+			t.Fatalf("the upgrade was answered %q", buf[:n])
+		}
+	}
+	for range 100 {
+		upgrade() // warm the kits, slots and pools
+	}
+	// What an upgrade keeps, one object each.
+	kept := map[string]bool{
+		"github.com/latch-proxy/latch/proxy.(*hloop).accept":      true, // the client's hconn
+		"github.com/latch-proxy/latch/proxy.(*hloop).dial":        true, // the backend's hconn
+		"github.com/latch-proxy/latch/proxy.(*hloop).fill":        true, // the backend's 101, until the join
+		"github.com/latch-proxy/latch/proxy.(*hloop).joinTunnel":  true, // the tunnel
+		"github.com/latch-proxy/latch/proxy.(*Server).openTunnel": true, // its finish
+		"github.com/latch-proxy/latch/proxy.(*engine).joinFDs":    true, // its place on the engine
+	}
+	const runs = 1000
+	for site, n := range allocSites(runs, upgrade) {
+		per := float64(n) / runs
+		switch {
+		case !isLatch(site) && !strings.HasPrefix(site, "github.com/valyala/fasthttp"):
+		case kept[site] && per <= 1.05:
+		case per >= 0.05: // not a rare growth of a pool or slot table
+			t.Errorf("%s allocates %.2f times per upgrade", site, per)
 		}
 	}
 }

@@ -32,7 +32,7 @@ type hconn struct {
 
 	// A client's.
 	entry   *laneEntry
-	info    *laneConnInfo
+	info    laneConnInfo
 	ctx     *fasthttp.RequestCtx
 	ex      exchange
 	closing bool // close once the answer in flight is out
@@ -71,20 +71,15 @@ type exchange struct {
 	keep     bool // the backend connection may carry another request after this one
 }
 
-func newLaneConnInfo(c *hconn, sa unix.Sockaddr) *laneConnInfo {
-	i := &laneConnInfo{local: func() netip.AddrPort {
-		if c.slot >= 0 {
-			if lsa, err := unix.Getsockname(c.fd); err == nil {
-				ap, _ := sockaddrAddrPort(lsa)
-				return ap
-			}
+// localAddr is the local address of c's socket, while it is open.
+func (c *hconn) localAddr() netip.AddrPort {
+	if c.slot >= 0 {
+		if lsa, err := unix.Getsockname(c.fd); err == nil {
+			ap, _ := sockaddrAddrPort(lsa)
+			return ap
 		}
-		return netip.AddrPort{}
-	}}
-	if ap, ok := sockaddrAddrPort(sa); ok {
-		i.peer, i.remote = ap.Addr().Unmap(), ap
 	}
-	return i
+	return netip.AddrPort{}
 }
 
 func sockaddrAddrPort(sa unix.Sockaddr) (netip.AddrPort, bool) {
@@ -196,10 +191,6 @@ func plausibleStart(in []byte) bool {
 // it, or hands the connection to fasthttp. It reports whether c is still
 // the loop's.
 func (l *hloop) start(c *hconn, n int) bool {
-	if c.ctx == nil {
-		c.ctx = &fasthttp.RequestCtx{}
-		c.ctx.Init2(c.info, fasthttpLogger{l.s.log}, false)
-	}
 	ctx := c.ctx
 	ctx.Request.Reset()
 	ctx.Response.Reset()
@@ -828,7 +819,7 @@ func (l *hloop) closeClient(c *hconn) {
 	l.release(c)
 	unix.Close(c.fd)
 	l.ln.connGone(c)
-	c.in, c.out, c.ctx = nil, nil, nil
+	l.putKit(c)
 }
 
 // bpool is a loop's connections to one backend: the idle ones, and how
@@ -962,7 +953,16 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 		l.replyLocal(c)
 		return
 	}
-	toClient := append(ctx.Response.Header.AppendBytes(nil), b.in...)
+	// The 101 and the backend's bytes past it go out now, in one write,
+	// after what is left of an earlier answer the client has not taken
+	// yet; only what the socket does not take is left for the engine to
+	// send. The client's bytes past its request go to the backend there.
+	out := ctx.Response.Header.AppendBytes(append(l.buf[:0], c.out...))
+	out = append(out, b.in...)
+	var toClient []byte
+	if n, _ := rawWrite(c.fd, out); n < len(out) {
+		toClient = append(toClient, out[max(n, 0):]...)
+	}
 	toBackend := append([]byte(nil), c.in...)
 	t := &tunnel{b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(&ex.d)}
 	cfd, bfd := c.fd, b.fd
@@ -971,7 +971,8 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 	l.release(c)
 	l.release(b)
 	l.ln.connGone(c)
-	c.in, c.out, c.ctx, b.in, b.out = nil, nil, nil, nil, nil
+	l.putKit(c)
+	b.in, b.out = nil, nil
 	finish, ok := s.openTunnel(t)
 	if !ok {
 		unix.Close(cfd)

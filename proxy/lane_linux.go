@@ -166,6 +166,10 @@ type hloop struct {
 	src  bytes.Reader  // a message head, for br
 	br   *bufio.Reader // fasthttp's parsers read heads from it
 	resp fasthttp.ResponseHeader
+	// kits are what closed client connections leave for new ones
+	// (takeKit): a fresh request context costs dozens of allocations as
+	// its headers grow on a first request, and so do fresh buffers.
+	kits []clientKit
 	tick time.Duration
 	now  int64 // Unix ns, read once per batch of events (and sweep)
 	// maxConns is the loop's share of Options.MaxConnsPerBackend.
@@ -195,6 +199,55 @@ func newHloop(ln *lane, maxConns int) (*hloop, error) {
 	lim := ln.s.opts.Limits
 	l.tick = newSweep(lim.ReadTimeout, lim.IdleTimeout, lim.UpstreamTimeout, lim.BackendQueueTimeout, ln.s.opts.DialTimeout).tick
 	return l, nil
+}
+
+// clientKit is a client connection's request context and buffers.
+type clientKit struct {
+	ctx          *fasthttp.RequestCtx
+	in, out, req []byte
+}
+
+// A loop keeps at most maxKits kits, about as many as it accepts
+// connections in one turn under a burst, and only buffers of at most
+// maxKitBuffer bytes (a large body's buffer is let go).
+const (
+	maxKits      = 64
+	maxKitBuffer = 16 << 10
+)
+
+// takeKit equips c, a client connection just accepted, with a request
+// context and buffers.
+func (l *hloop) takeKit(c *hconn) {
+	var k clientKit
+	if n := len(l.kits); n > 0 {
+		k, l.kits[n-1] = l.kits[n-1], clientKit{}
+		l.kits = l.kits[:n-1]
+	} else {
+		k.ctx = &fasthttp.RequestCtx{}
+	}
+	k.ctx.Init2(&c.info, fasthttpLogger{l.s.log}, false)
+	c.ctx, c.in, c.out, c.ex.req = k.ctx, k.in, k.out, k.req
+}
+
+// putKit takes back the request context and buffers of c, a client
+// connection that has left the loop; c must not use them after.
+func (l *hloop) putKit(c *hconn) {
+	k := clientKit{ctx: c.ctx, in: reuse(c.in), out: reuse(c.out), req: reuse(c.ex.req)}
+	c.ctx, c.in, c.out, c.ex.req = nil, nil, nil, nil
+	if k.ctx == nil || len(l.kits) >= maxKits {
+		return
+	}
+	k.ctx.Request.Reset()
+	k.ctx.Response.Reset()
+	l.kits = append(l.kits, k)
+}
+
+// reuse empties b for a kit, or drops it when it is too large to keep.
+func reuse(b []byte) []byte {
+	if cap(b) > maxKitBuffer {
+		return nil
+	}
+	return b[:0]
 }
 
 func (l *hloop) closeLoop() {
@@ -277,7 +330,7 @@ func (l *hloop) event(c *hconn, ev uint32) {
 // accept takes the connections waiting on e's socket.
 func (l *hloop) accept(e *laneEntry) {
 	for range 64 {
-		fd, sa, err := unix.Accept4(e.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, peer, err := rawAccept(e.fd)
 		if err != nil {
 			if err != unix.EAGAIN && err != unix.EINTR && err != unix.ECONNABORTED {
 				l.s.log.Warn("accept failed", "entrypoint", e.name, "err", err)
@@ -293,11 +346,12 @@ func (l *hloop) accept(e *laneEntry) {
 			continue
 		}
 		c := &hconn{fd: fd, entry: e, last: l.now}
-		c.info = newLaneConnInfo(c, sa)
+		c.info = laneConnInfo{peer: peer.Addr().Unmap(), remote: peer, sock: c}
 		if err := l.add(c, watchIn); err != nil {
 			unix.Close(fd)
 			continue
 		}
+		l.takeKit(c)
 		l.ln.conns.Add(1)
 		e.conns.Add(1)
 		c.readable = true // a request may be here already
@@ -522,7 +576,7 @@ func (l *hloop) handOff(c *hconn) {
 	} else if len(c.in) > 0 {
 		sc = &prefixConn{Conn: sc, pre: append([]byte(nil), c.in...)}
 	}
-	c.in = nil
+	l.putKit(c)
 	select {
 	case c.entry.handoff.conns <- sc:
 	default:
