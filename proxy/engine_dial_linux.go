@@ -110,7 +110,7 @@ func (e *engine) dial(addr netip.AddrPort, timeout, keepIdle time.Duration) (*bc
 	if inProgress {
 		events = watchOut
 	}
-	if err := l.watch(et, sideBackend, events); err != nil {
+	if err := l.watch(et, sideBackend, unix.EPOLL_CTL_ADD, events); err != nil {
 		l.slots[et.slot] = nil
 		l.free = append(l.free, et.slot)
 		l.mu.Unlock()
@@ -302,7 +302,7 @@ func (e *engine) joinDialed(client net.Conn, c *bconn, toBackend, toClient []byt
 		return nil, false
 	}
 	et.fd[sideClient] = cfd
-	if err := l.watch(et, sideClient, watchIn); err != nil {
+	if err := l.watch(et, sideClient, unix.EPOLL_CTL_ADD, watchIn); err != nil {
 		et.fd[sideClient] = -1
 		l.mu.Unlock()
 		unix.Close(cfd)

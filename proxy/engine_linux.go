@@ -92,17 +92,23 @@ func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done
 // caller's. Bytes already waiting on either socket are reported by its
 // registration, as for join.
 func (e *engine) joinFDs(cfd, bfd int, toBackend, toClient []byte, done func()) (*etunnel, bool) {
-	et := &etunnel{
-		fd:   [2]int{cfd, bfd},
-		pend: [2][]byte{toBackend, toClient},
-		done: done,
-		last: time.Now().UnixNano(),
-	}
+	et := newETunnel(cfd, bfd, toBackend, toClient, done)
 	l := e.loops[int(e.next.Add(1))%len(e.loops)]
 	if err := l.add(et); err != nil {
 		return nil, false
 	}
 	return et, true
+}
+
+// newETunnel is a tunnel between two sockets, with the bytes already read
+// from each for the other, and done to run once it has closed.
+func newETunnel(cfd, bfd int, toBackend, toClient []byte, done func()) *etunnel {
+	return &etunnel{
+		fd:   [2]int{cfd, bfd},
+		pend: [2][]byte{toBackend, toClient},
+		done: done,
+		last: time.Now().UnixNano(),
+	}
 }
 
 // dupTCP returns a close-on-exec duplicate of c's descriptor when c is a
@@ -248,6 +254,9 @@ type eloop struct {
 	idle       time.Duration
 	sweepEvery time.Duration
 	stopping   atomic.Bool
+	// tagBase is or-ed into the epoll data word of the loop's sockets:
+	// 0 on the engine's own loops, hostedTag on one an HTTP loop hosts.
+	tagBase int32
 
 	mu    sync.Mutex // held by the loop while it handles a batch, and by add
 	slots []*etunnel
@@ -256,8 +265,12 @@ type eloop struct {
 }
 
 // wakeTag marks the eventfd in epoll's data word; tunnel tags are
-// slot<<1|side, never negative.
-const wakeTag = -1
+// slot<<1|side, never negative, with hostedTag set on an epoll instance
+// an HTTP loop shares with its tunnels.
+const (
+	wakeTag   = -1
+	hostedTag = 1 << 30
+)
 
 // newWakeableEpoll makes an event loop's epoll instance, non-blocking so
 // that Go's netpoller can watch it (ep), with an eventfd registered under
@@ -296,9 +309,22 @@ func newLoop(idle time.Duration) (*eloop, error) {
 	}
 	return &eloop{
 		epfd: epfd, ep: ep, wakefd: wakefd, idle: idle,
-		sweepEvery: min(max(idle/8, 10*time.Millisecond), time.Second),
+		sweepEvery: sweepEvery(idle),
 		buf:        make([]byte, 64<<10),
 	}, nil
+}
+
+// newHostedLoop is a loop whose tunnels share epfd, an HTTP loop's epoll
+// instance, under hostedTag: that loop runs it, handing it its events
+// (handle) and its sweeps, and closes it (closeAll). Tunnels join it
+// from the HTTP loop with adopt, their sockets already watched there.
+func newHostedLoop(epfd int, idle time.Duration) *eloop {
+	return &eloop{epfd: epfd, wakefd: -1, idle: idle, sweepEvery: sweepEvery(idle), tagBase: hostedTag, buf: make([]byte, 64<<10)}
+}
+
+// sweepEvery is how often a loop looks for tunnels idle for idle.
+func sweepEvery(idle time.Duration) time.Duration {
+	return min(max(idle/8, 10*time.Millisecond), time.Second)
 }
 
 // wake interrupts the loop's wait; with stop it also makes the loop exit.
@@ -313,7 +339,15 @@ func (l *eloop) wake(stop bool) {
 // add registers et on the loop. Both sockets are watched edge-triggered
 // for input and peer shutdown; registration reports what is already
 // pending, so bytes that arrived before it are not missed.
-func (l *eloop) add(et *etunnel) error {
+func (l *eloop) add(et *etunnel) error { return l.register(et, unix.EPOLL_CTL_ADD) }
+
+// adopt is add for a loop hosted by an HTTP loop, whose epoll instance
+// already watches both sockets: their interest and data word are changed
+// (which, as adding, reports what is pending). On failure the sockets may
+// be left watched under the tunnel's tags: the caller closes them.
+func (l *eloop) adopt(et *etunnel) error { return l.register(et, unix.EPOLL_CTL_MOD) }
+
+func (l *eloop) register(et *etunnel, op int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopping.Load() {
@@ -321,8 +355,8 @@ func (l *eloop) add(et *etunnel) error {
 	}
 	l.take(et)
 	for side := range 2 {
-		if err := l.watch(et, side, watchIn); err != nil {
-			if side == 1 {
+		if err := l.watch(et, side, op, watchIn); err != nil {
+			if side == 1 && op == unix.EPOLL_CTL_ADD {
 				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, et.fd[0], nil)
 			}
 			l.free = append(l.free, et.slot)
@@ -347,10 +381,11 @@ func (l *eloop) take(et *etunnel) {
 	l.slots = append(l.slots, et)
 }
 
-// watch adds side's socket of et to the loop's epoll with events.
-func (l *eloop) watch(et *etunnel, side int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: tag(et, side)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, et.fd[side], &ev); err != nil {
+// watch adds (op EPOLL_CTL_ADD) side's socket of et to the loop's epoll
+// with events, or changes it to them (EPOLL_CTL_MOD).
+func (l *eloop) watch(et *etunnel, side, op int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: l.tag(et, side)}
+	if err := unix.EpollCtl(l.epfd, op, et.fd[side], &ev); err != nil {
 		return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
 	}
 	et.watchOut[side] = events&unix.EPOLLOUT != 0
@@ -376,7 +411,7 @@ const (
 )
 
 // tag is the epoll data word of one side of et.
-func tag(et *etunnel, side int) int32 { return int32(et.slot<<1) | int32(side) }
+func (l *eloop) tag(et *etunnel, side int) int32 { return l.tagBase | int32(et.slot<<1) | int32(side) }
 
 // waitWritable adds output to what side's socket is watched for, once;
 // the edge it reports when the socket can take more resumes the transfer
@@ -385,7 +420,7 @@ func (l *eloop) waitWritable(et *etunnel, side int) error {
 	if et.watchOut[side] {
 		return nil
 	}
-	ev := unix.EpollEvent{Events: watchOut, Fd: tag(et, side)}
+	ev := unix.EpollEvent{Events: watchOut, Fd: l.tag(et, side)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, et.fd[side], &ev); err != nil {
 		return fmt.Errorf("tunnel engine: epoll_ctl: %w", err)
 	}
@@ -401,7 +436,15 @@ func (l *eloop) run() {
 		l.sweep(now.UnixNano())
 		l.mu.Unlock()
 	})
+	l.closeAll()
+	l.ep.Close()
+	unix.Close(l.wakefd)
+}
+
+// closeAll closes the tunnels on the loop, and refuses new ones.
+func (l *eloop) closeAll() {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.stopping.Store(true) // add refuses from now on
 	for _, et := range l.slots {
 		switch {
@@ -412,9 +455,6 @@ func (l *eloop) run() {
 			l.close(et)
 		}
 	}
-	l.mu.Unlock()
-	l.ep.Close()
-	unix.Close(l.wakefd)
 }
 
 // batch handles one epoll_wait's worth of events.
@@ -434,7 +474,7 @@ func (l *eloop) batch(events []unix.EpollEvent) {
 
 // handle acts on one epoll event for a tunnel's socket.
 func (l *eloop) handle(ev unix.EpollEvent, now int64) {
-	slot, side := uint32(ev.Fd)>>1, int(ev.Fd&1)
+	slot, side := uint32(ev.Fd&^l.tagBase)>>1, int(ev.Fd&1)
 	if int(slot) >= len(l.slots) {
 		return
 	}

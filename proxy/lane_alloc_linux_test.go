@@ -148,7 +148,7 @@ func TestAnUpgradeOnTheEventLoopsAllocatesOnlyWhatItKeeps(t *testing.T) {
 		"github.com/latch-proxy/latch/proxy.(*hloop).fill":        true, // the backend's 101, until the join
 		"github.com/latch-proxy/latch/proxy.(*hloop).joinTunnel":  true, // the tunnel
 		"github.com/latch-proxy/latch/proxy.(*Server).openTunnel": true, // its finish
-		"github.com/latch-proxy/latch/proxy.(*engine).joinFDs":    true, // its place on the engine
+		"github.com/latch-proxy/latch/proxy.newETunnel":           true, // its place on the loop
 	}
 	const runs = 1000
 	for site, n := range allocSites(runs, upgrade) {

@@ -929,9 +929,11 @@ func (l *hloop) closeBackend(b *hconn) {
 }
 
 // joinTunnel answers an upgrade the backend accepted: the 101 goes to the
-// client first, then both sockets leave the loop for the tunnel engine,
+// client first, then both sockets become a tunnel on the loop's hosted
+// tunnel loop (l.tun), which moves their bytes as the engine's loops do,
 // with the bytes either side sent early, as Server.upgrade and runTunnel
-// do for fasthttp's path.
+// do for fasthttp's path. The sockets stay on the loop's epoll instance,
+// under new tags.
 func (l *hloop) joinTunnel(c, b *hconn) {
 	ex, ctx, s := &c.ex, c.ctx, l.s
 	h := &l.resp
@@ -955,7 +957,7 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 	}
 	// The 101 and the backend's bytes past it go out now, in one write,
 	// after what is left of an earlier answer the client has not taken
-	// yet; only what the socket does not take is left for the engine to
+	// yet; only what the socket does not take is left for the tunnel to
 	// send. The client's bytes past its request go to the backend there.
 	out := ctx.Response.Header.AppendBytes(append(l.buf[:0], c.out...))
 	out = append(out, b.in...)
@@ -966,8 +968,6 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 	toBackend := append([]byte(nil), c.in...)
 	t := &tunnel{b: up.backend, idle: s.opts.TunnelIdleTimeout, stats: s.metrics.cellOf(&ex.d)}
 	cfd, bfd := c.fd, b.fd
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, cfd, nil)
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, bfd, nil)
 	l.release(c)
 	l.release(b)
 	l.ln.connGone(c)
@@ -981,8 +981,8 @@ func (l *hloop) joinTunnel(c, b *hconn) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	et, ok := s.engine.joinFDs(cfd, bfd, toBackend, toClient, finish)
-	if !ok {
+	et := newETunnel(cfd, bfd, toBackend, toClient, finish)
+	if err := l.tun.adopt(et); err != nil {
 		unix.Close(cfd)
 		unix.Close(bfd)
 		finish()

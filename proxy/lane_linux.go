@@ -43,11 +43,13 @@ type lane struct {
 	wg    sync.WaitGroup
 	eps   []*laneEntry
 	// conns counts the client connections on the loops, which shutdown
-	// waits for; draining is set by shutdown.
-	conns    atomic.Int64
-	handoffs atomic.Int64 // connections given to fasthttp so far
-	draining atomic.Bool
-	stopOnce sync.Once
+	// waits for; draining is set by shutdown, and abandoned when it
+	// waited long enough.
+	conns     atomic.Int64
+	handoffs  atomic.Int64 // connections given to fasthttp so far
+	draining  atomic.Bool
+	abandoned atomic.Bool
+	stopOnce  sync.Once
 }
 
 // laneEntry is one entrypoint the loops serve.
@@ -112,25 +114,31 @@ func dupListener(l *net.TCPListener) (int, error) {
 	return dupFD(rc)
 }
 
-// shutdown stops accepting, closes idle connections, lets requests in
-// flight finish (their connections close after them) until ctx ends, and
-// then stops the loops, closing what is left.
+// shutdown stops accepting, closes idle connections, and lets requests
+// in flight finish (their connections close after them) until ctx ends;
+// then the connections left are closed. The loops go on running the
+// tunnels on them until stop.
 func (ln *lane) shutdown(ctx context.Context) {
 	ln.draining.Store(true)
-	for _, l := range ln.loops {
-		l.wake()
-	}
+	ln.wake()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for ln.conns.Load() > 0 {
 		select {
 		case <-ctx.Done():
-			ln.stop()
+			ln.abandoned.Store(true)
+			ln.wake()
 			return
 		case <-t.C:
 		}
 	}
-	ln.stop()
+}
+
+// wake interrupts every loop's wait.
+func (ln *lane) wake() {
+	for _, l := range ln.loops {
+		l.wake()
+	}
 }
 
 // stop ends the loops, closing every connection on them. It is safe to
@@ -157,10 +165,15 @@ type hloop struct {
 	wakefd   int
 	stopping atomic.Bool
 	drained  bool // the loop has acted on ln.draining
+	dropped  bool // and on ln.abandoned
 
 	slots []*hconn
 	free  []int32
 	pools map[*upstream]*bpool
+	// tun holds the tunnels of the upgrades the loop answered, on the
+	// loop's own epoll instance (their events carry hostedTag): an
+	// upgrade's sockets change tags rather than leave for the engine.
+	tun *eloop
 
 	buf  []byte        // every read lands here first
 	src  bytes.Reader  // a message head, for br
@@ -185,7 +198,8 @@ func newHloop(ln *lane, maxConns int) (*hloop, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &hloop{ln: ln, s: ln.s, ep: ep, epfd: epfd, wakefd: wakefd, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10), maxConns: maxConns}
+	l := &hloop{ln: ln, s: ln.s, ep: ep, epfd: epfd, wakefd: wakefd, pools: map[*upstream]*bpool{}, buf: make([]byte, 64<<10), maxConns: maxConns,
+		tun: newHostedLoop(epfd, ln.s.opts.TunnelIdleTimeout)}
 	l.br = bufio.NewReaderSize(&l.src, readBufferSize)
 	for i, e := range ln.eps {
 		// Every loop watches every listening socket; EPOLLEXCLUSIVE wakes
@@ -197,7 +211,7 @@ func newHloop(ln *lane, maxConns int) (*hloop, error) {
 		}
 	}
 	lim := ln.s.opts.Limits
-	l.tick = newSweep(lim.ReadTimeout, lim.IdleTimeout, lim.UpstreamTimeout, lim.BackendQueueTimeout, ln.s.opts.DialTimeout).tick
+	l.tick = min(newSweep(lim.ReadTimeout, lim.IdleTimeout, lim.UpstreamTimeout, lim.BackendQueueTimeout, ln.s.opts.DialTimeout).tick, l.tun.sweepEvery)
 	return l, nil
 }
 
@@ -261,13 +275,19 @@ func (l *hloop) wake() {
 }
 
 // run handles events until the loop is stopped, then closes every
-// connection on it.
+// connection and tunnel on it.
 func (l *hloop) run() {
 	defer l.closeLoop()
 	err := pollEpoll(l.ep, l.tick, &l.stopping, l.batch, l.sweep)
 	if err != nil {
 		l.s.log.Error("http loop failed; its connections are closed", "err", err)
 	}
+	l.dropAll()
+	l.tun.closeAll()
+}
+
+// dropAll closes every client and backend connection on the loop.
+func (l *hloop) dropAll() {
 	for _, c := range l.slots {
 		if c != nil {
 			l.drop(c)
@@ -279,11 +299,13 @@ func (l *hloop) run() {
 // bug) costs the connections involved, never the loop.
 func (l *hloop) batch(events []unix.EpollEvent) {
 	l.now = time.Now().UnixNano()
-	if l.ln.draining.Load() && !l.drained {
-		l.drain()
-	}
+	l.followShutdown()
 	for _, ev := range events {
 		switch {
+		case ev.Fd&hostedTag != 0 && ev.Fd >= 0:
+			l.tun.mu.Lock()
+			l.tun.handle(ev, l.now)
+			l.tun.mu.Unlock()
 		case ev.Fd == wakeTag:
 			var b [8]byte
 			unix.Read(l.wakefd, b[:])
@@ -486,6 +508,18 @@ func (l *hloop) fill(c *hconn, limit int) bool {
 	return true
 }
 
+// followShutdown acts on the lane's shutdown steps the loop has not yet
+// acted on: draining, then giving up the connections left.
+func (l *hloop) followShutdown() {
+	if l.ln.draining.Load() && !l.drained {
+		l.drain()
+	}
+	if l.ln.abandoned.Load() && !l.dropped {
+		l.dropped = true
+		l.dropAll()
+	}
+}
+
 // drain acts on shutdown: the listening sockets are no longer watched,
 // and client connections with nothing in flight are closed.
 func (l *hloop) drain() {
@@ -500,11 +534,10 @@ func (l *hloop) drain() {
 	}
 }
 
-// sweep closes idle and slow connections and times out exchanges.
+// sweep closes idle and slow connections and idle tunnels, and times out
+// exchanges.
 func (l *hloop) sweep(now time.Time) {
-	if l.ln.draining.Load() && !l.drained {
-		l.drain()
-	}
+	l.followShutdown()
 	ns := now.UnixNano()
 	l.now = ns
 	lim := l.s.opts.Limits
@@ -545,6 +578,9 @@ func (l *hloop) sweep(now time.Time) {
 			l.closeClient(c)
 		}
 	}
+	l.tun.mu.Lock()
+	l.tun.sweep(ns)
+	l.tun.mu.Unlock()
 }
 
 // backendIdle is how long a pooled backend connection may wait unused,

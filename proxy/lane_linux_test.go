@@ -25,8 +25,9 @@ import (
 // sticky (cookie "lb").
 type laneOpts struct {
 	Limits
-	sticky   bool
-	maxConns int // Options.MaxConnsPerBackend
+	sticky     bool
+	maxConns   int           // Options.MaxConnsPerBackend
+	tunnelIdle time.Duration // Options.TunnelIdleTimeout
 }
 
 // runLane runs a Server through Run, so that its event loops serve the
@@ -52,7 +53,8 @@ func runLane(t testing.TB, lim laneOpts, backends ...string) (*Server, string) {
 	if lim.sticky {
 		cfg.Routes[0].Sticky = &config.Cookie{Name: "lb", HTTPOnly: true, Path: "/"}
 	}
-	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), Limits: lim.Limits, MaxConnsPerBackend: lim.maxConns, ShutdownGrace: 2 * time.Second})
+	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), Limits: lim.Limits, MaxConnsPerBackend: lim.maxConns,
+		TunnelIdleTimeout: lim.tunnelIdle, ShutdownGrace: 2 * time.Second})
 	if err := s.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +453,42 @@ func TestAnUpgradeIsJoinedByTheTunnelEngineWithTheBytesSentEarly(t *testing.T) {
 	}
 	if l := s.lane.Load(); l.handoffs.Load() != 0 || l.conns.Load() != 0 {
 		t.Errorf("%d hand-offs, %d connections left on the loops; want 0 and 0: joined by the loop", l.handoffs.Load(), l.conns.Load())
+	}
+}
+
+// A tunnel the loop joined lives on the loop's own epoll instance: the
+// loop's sweep must close it once idle for the tunnel idle timeout, and
+// leave a tunnel that carries bytes alone.
+func TestATunnelOnTheLoopsIsClosedOnceIdleForItsTimeout(t *testing.T) {
+	b := newScriptedBackend(t, func(w net.Conn, r *http.Request) {
+		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(w, w) // echo
+	})
+	s, addr := runLane(t, laneOpts{tunnelIdle: 300 * time.Millisecond}, b.addr)
+	upgrade := func() *laneClient {
+		lc := dialLane(t, addr)
+		io.WriteString(lc.c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		if resp, err := http.ReadResponse(lc.br, nil); err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade: %v, %v", resp, err)
+		}
+		return lc
+	}
+	silent, busy := upgrade(), upgrade()
+	start := time.Now()
+	one := make([]byte, 1)
+	for time.Since(start) < time.Second { // the busy one echoes a byte every 50 ms
+		busy.c.Write([]byte("x"))
+		if _, err := io.ReadFull(busy.br, one); err != nil {
+			t.Fatalf("a tunnel carrying a byte every 50 ms was closed after %v: %v", time.Since(start), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	silent.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := silent.br.Read(one); err != io.EOF {
+		t.Fatalf("a tunnel silent for %v (timeout 300ms) is still open: read %d, %v", time.Since(start), n, err)
+	}
+	if n := s.tunnels.count(); n != 1 {
+		t.Errorf("%d tunnels registered, want 1 (the busy one)", n)
 	}
 }
 

@@ -16,3 +16,4 @@ func newLane(*Server, int, map[string]*net.TCPListener, map[string]*handoffListe
 }
 
 func (*lane) shutdown(context.Context) {}
+func (*lane) stop()                    {}

@@ -359,6 +359,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	s.tunnels.closeAll(s.opts.DrainWindow)
+	if lane := s.lane.Load(); lane != nil {
+		lane.stop() // after the tunnels it runs have closed
+	}
 	if s.engine != nil {
 		s.engine.stop()
 	}

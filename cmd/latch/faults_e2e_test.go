@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,16 +304,27 @@ func TestSIGTERMDrainsInOrder(t *testing.T) {
 		t.Fatalf("during the shutdown delay latch answered %d %q", status, body)
 	}
 	assertTunnelsEcho(t, conns, "during the shutdown delay")
+	// Each tunnel's end is seen as it comes, all read at once.
 	start := time.Now()
-	var closedAt []time.Duration
-	for _, c := range conns {
-		c.SetReadDeadline(time.Now().Add(15 * time.Second))
-		if _, _, err := c.ReadMessage(); err == nil {
-			t.Fatal("a tunnel delivered a message nobody sent")
-		}
-		closedAt = append(closedAt, time.Since(start))
+	closedAt := make([]time.Duration, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			if _, _, err := c.ReadMessage(); err == nil {
+				t.Error("a tunnel delivered a message nobody sent")
+			}
+			closedAt[i] = time.Since(start)
+		})
 	}
+	wg.Wait()
+	slices.Sort(closedAt)
 	t.Logf("tunnels closed at %v", closedAt)
+	// Closed over the drain window (1 s for 10 tunnels: 100 ms apart),
+	// not all at once when the listeners close.
+	if spread := closedAt[len(closedAt)-1] - closedAt[0]; spread < 450*time.Millisecond {
+		t.Errorf("the 10 tunnels closed within %v of each other; want them spread over the 1 s drain window", spread)
+	}
 }
 
 // TestSIGTERMUnderLoadFailsNothing sends a steady load and holds 200
