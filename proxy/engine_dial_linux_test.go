@@ -222,6 +222,33 @@ func TestTheEngineDialsWithNoDelayAndKeepalive(t *testing.T) {
 	checkSocketOptions(t, "dialled socket", bc.fd, 23)
 }
 
+// A dialled connection's handshake ends with the first bytes written, not
+// with a bare ACK before them (delayed ACKs from the connect on): on
+// loopback, the SYN and the request are all the socket sends.
+func TestADialledConnectionSendsItsRequestWithTheHandshakesLastACK(t *testing.T) {
+	addr, acc := listenOnce(t)
+	fd, inProgress, err := connectNonblocking(addr, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if inProgress {
+		t.Skip("the loopback connect did not complete at once")
+	}
+	if n, err := rawWrite(fd, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil || n <= 0 {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	peer := <-acc // accepted on the request's arrival
+	defer peer.Close()
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Segs_out != 2 {
+		t.Errorf("the connect and one write sent %d segments, want 2 (the SYN, then the request carrying the handshake's ACK)", info.Segs_out)
+	}
+}
+
 // fullListener returns the address of a loopback listener whose accept
 // queue is full (backlog 0 holds one connection, which it has), so that
 // the kernel drops the SYNs of further connects and they stay in
