@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,34 +86,11 @@ func TestTheEventLoopsServeAStickyHitWithoutAllocating(t *testing.T) {
 // request context and buffers a closed one left behind (clientKit), so a
 // connection's first request costs no more than a keep-alive one.
 func TestAnUpgradeOnTheEventLoopsAllocatesOnlyWhatItKeeps(t *testing.T) {
-	bl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bl.Close() })
-	go func() {
-		for {
-			c, err := bl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				head := make([]byte, 0, 1024)
-				buf := make([]byte, 1024)
-				for !bytes.Contains(head, crlfCRLF) {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					head = append(head, buf[:n]...)
-				}
-				c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	_, addr := runLane(t, laneOpts{sticky: true}, bl.Addr().String())
+	b := newScriptedBackend(t, func(w net.Conn, _ *http.Request) {
+		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(io.Discard, w)
+	})
+	_, addr := runLane(t, laneOpts{sticky: true}, b.addr)
 	req := []byte("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	buf := make([]byte, 4096)
