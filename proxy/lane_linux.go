@@ -49,7 +49,11 @@ type lane struct {
 	handoffs  atomic.Int64 // connections given to fasthttp so far
 	draining  atomic.Bool
 	abandoned atomic.Bool
-	stopOnce  sync.Once
+	// drained counts the loops that no longer watch the listening
+	// sockets (they acted on draining, or exited).
+	drained     atomic.Int32
+	stopOnce    sync.Once
+	entriesOnce sync.Once
 }
 
 // laneEntry is one entrypoint the loops serve.
@@ -99,10 +103,13 @@ func newLane(s *Server, n int, ls map[string]*net.TCPListener, handoffs map[stri
 	return ln, nil
 }
 
+// closeEntries closes the lane's listening sockets, once.
 func (ln *lane) closeEntries() {
-	for _, e := range ln.eps {
-		unix.Close(e.fd)
-	}
+	ln.entriesOnce.Do(func() {
+		for _, e := range ln.eps {
+			unix.Close(e.fd)
+		}
+	})
 }
 
 // dupListener returns a close-on-exec duplicate of l's socket.
@@ -116,14 +123,22 @@ func dupListener(l *net.TCPListener) (int, error) {
 
 // shutdown stops accepting, closes idle connections, and lets requests
 // in flight finish (their connections close after them) until ctx ends;
-// then the connections left are closed. The loops go on running the
-// tunnels on them until stop.
+// then the connections left are closed. Once no loop watches them, the
+// lane's listening sockets are closed, so that new connections are
+// refused rather than left in the kernel's queue. The loops go on running
+// the tunnels on them until stop.
 func (ln *lane) shutdown(ctx context.Context) {
 	ln.draining.Store(true)
 	ln.wake()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for ln.conns.Load() > 0 {
+	for {
+		if int(ln.drained.Load()) == len(ln.loops) {
+			ln.closeEntries()
+			if ln.conns.Load() == 0 {
+				return
+			}
+		}
 		select {
 		case <-ctx.Done():
 			ln.abandoned.Store(true)
@@ -281,6 +296,10 @@ func (l *hloop) run() {
 	err := pollEpoll(l.ep, l.tick, &l.stopping, l.batch, l.sweep)
 	if err != nil {
 		l.s.log.Error("http loop failed; its connections are closed", "err", err)
+	}
+	if !l.drained {
+		l.drained = true
+		l.ln.drained.Add(1) // its epoll instance, and what it watches, go with it
 	}
 	l.dropAll()
 	l.tun.closeAll()
@@ -527,6 +546,7 @@ func (l *hloop) drain() {
 	for _, e := range l.ln.eps {
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, e.fd, nil)
 	}
+	l.ln.drained.Add(1)
 	for _, c := range l.slots {
 		if c != nil && !c.back && !c.ex.active && len(c.in) == 0 && len(c.out) == 0 {
 			l.closeClient(c)

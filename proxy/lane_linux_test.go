@@ -25,9 +25,12 @@ import (
 // sticky (cookie "lb").
 type laneOpts struct {
 	Limits
-	sticky     bool
-	maxConns   int           // Options.MaxConnsPerBackend
-	tunnelIdle time.Duration // Options.TunnelIdleTimeout
+	sticky      bool
+	maxConns    int           // Options.MaxConnsPerBackend
+	tunnelIdle  time.Duration // Options.TunnelIdleTimeout
+	drainWindow time.Duration // Options.DrainWindow
+	// ctx, when set, ends the Server's Run (its shutdown) when done.
+	ctx context.Context
 }
 
 // runLane runs a Server through Run, so that its event loops serve the
@@ -54,12 +57,16 @@ func runLane(t testing.TB, lim laneOpts, backends ...string) (*Server, string) {
 		cfg.Routes[0].Sticky = &config.Cookie{Name: "lb", HTTPOnly: true, Path: "/"}
 	}
 	s := New(cfg.Entrypoints, Options{Log: slog.New(slog.DiscardHandler), Limits: lim.Limits, MaxConnsPerBackend: lim.maxConns,
-		TunnelIdleTimeout: lim.tunnelIdle, ShutdownGrace: 2 * time.Second})
+		TunnelIdleTimeout: lim.tunnelIdle, DrainWindow: lim.drainWindow, ShutdownGrace: 2 * time.Second})
 	if err := s.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	waitPublished(t, s)
-	ctx, cancel := context.WithCancel(context.Background())
+	parent := lim.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
@@ -489,6 +496,43 @@ func TestATunnelOnTheLoopsIsClosedOnceIdleForItsTimeout(t *testing.T) {
 	}
 	if n := s.tunnels.count(); n != 1 {
 		t.Errorf("%d tunnels registered, want 1 (the busy one)", n)
+	}
+}
+
+// While a shutdown spreads the tunnels' closing over the drain window,
+// the loops still run them; the entrypoint must refuse new connections
+// meanwhile, not take them into the kernel's queue and leave them there.
+func TestShutdownRefusesNewConnectionsWhileTheTunnelsDrain(t *testing.T) {
+	b := newScriptedBackend(t, func(w net.Conn, r *http.Request) {
+		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(w, w)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, addr := runLane(t, laneOpts{drainWindow: 4 * time.Second, ctx: ctx}, b.addr)
+	ended := make(chan struct{}, 2)
+	for range 2 {
+		lc := dialLane(t, addr)
+		io.WriteString(lc.c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		if resp, err := http.ReadResponse(lc.br, nil); err != nil || resp.StatusCode != 101 {
+			t.Fatalf("upgrade: %v, %v", resp, err)
+		}
+		go func() {
+			lc.br.ReadByte() // the tunnel's end
+			ended <- struct{}{}
+		}()
+	}
+	cancel()
+	<-ended // the drain window's first close; the second comes 4 s later
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatal("a connection opened while the tunnels drain was accepted into a queue nobody serves; want it refused")
+	}
+	select {
+	case <-ended:
+		t.Fatal("both tunnels closed at once; want the drain window between them")
+	default:
 	}
 }
 
