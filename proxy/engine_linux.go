@@ -347,6 +347,9 @@ func (l *eloop) add(et *etunnel) error { return l.register(et, unix.EPOLL_CTL_AD
 // be left watched under the tunnel's tags: the caller closes them.
 func (l *eloop) adopt(et *etunnel) error { return l.register(et, unix.EPOLL_CTL_MOD) }
 
+// register gives et a slot and watches its two sockets for input under
+// its tags, adding them (EPOLL_CTL_ADD) or changing their registration
+// (EPOLL_CTL_MOD), then sends the bytes read before the join (start).
 func (l *eloop) register(et *etunnel, op int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
