@@ -39,6 +39,7 @@ cols = [("RPS (closed, 50 conns)", "rps_closed", "%.0f", True),
         ("p99 us @3k/s", "p99_us_rate", "%.0f", False),
         ("WS connects/s", "connect_rate_hold5000", "%.0f", True),
         ("CPU us/connect", "connect_cpu_us_hold5000", "%.0f", False),
+        ("CPU 0 busy @connects", "core0_busy_pct_hold5000", "%.0f%%", False),
         ("echo p50 us", "echo_p50_us_echo", "%.0f", False),
         ("echo p99 us", "echo_p99_us_echo", "%.0f", False)]
 for n in holds:
@@ -76,6 +77,8 @@ print("Cells: mean of %d runs ± half their spread. RPS and connects/s: higher i
       % len({l.split('\t')[0] for l in open(res)}))
 print("errors: HTTP errors (I/O or status >= 400) + WebSocket dial/echo failures + tunnels lost during the hold, both runs.")
 print("sticky: the lowest share, over both runs, of requests that stayed on their client's first backend.")
+print("CPU 0 busy @connects: the load generator's core (with both backends) during the 5,000 dials; near 100%,"
+      " the connect rate is the load generator's rather than the proxy's.")
 PY
 }
 # print_h2h H2H.tsv: the head-to-head table, from the alternating pairs.
