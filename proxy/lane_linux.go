@@ -266,6 +266,9 @@ func (l *hloop) putKit(c *hconn) {
 	if k.ctx == nil || len(l.kits) >= maxKits {
 		return
 	}
+	// start resets them again before each request; resetting now too
+	// gives their body buffers back to fasthttp's pools rather than
+	// keeping them in an idle kit.
 	k.ctx.Request.Reset()
 	k.ctx.Response.Reset()
 	l.kits = append(l.kits, k)
