@@ -30,6 +30,16 @@ import (
 //     segment fewer per connection. The kernel's delayed-ACK timer still
 //     acknowledges a request whose answer is slow. It must be set after
 //     listen, which clears it.
+//
+// The listening socket also defers accept (TCP_DEFER_ACCEPT, nginx's
+// "deferred", HAProxy's "defer-accept"): a connection is handed to accept
+// once its first bytes arrive, which for HTTP and TLS, where the client
+// speaks first, is at once. The kernel builds the connection's socket on
+// that first segment rather than on the handshake's bare ACK, and the
+// event loop accepts and reads the request in one wake-up instead of
+// accepting, finding nothing to read and waiting again. A client that
+// connects and stays silent is accepted after deferAccept all the same,
+// and only then counts against Limits.MaxConns and its read timeout.
 func listenTCP(addr string, idle time.Duration) (net.Listener, error) {
 	lc := listenConfig(idle)
 	lc.SetMultipathTCP(false)
@@ -39,10 +49,18 @@ func listenTCP(addr string, idle time.Duration) (net.Listener, error) {
 	}
 	// An optimization only: a kernel that refuses it still serves.
 	if rc, err := ln.(*net.TCPListener).SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0) })
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0)
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, int(deferAccept/time.Second))
+		})
 	}
 	return ln, nil
 }
+
+// deferAccept is how long the kernel holds a silent new connection from
+// accept: it rounds it up to a number of SYN-ACK retransmissions, the
+// first after a second.
+const deferAccept = time.Second
 
 // listenConfig is the ListenConfig of an entrypoint: TCP keepalive after
 // idle, probing every 15 s, set once on the listening socket.

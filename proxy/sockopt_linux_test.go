@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ func TestAcceptedConnectionsInheritTheListenersKeepalive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	c.Write([]byte("x")) // the listener defers accept until the client speaks
 	acc, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
@@ -71,4 +73,53 @@ func checkSocketOptions(t *testing.T, what string, fd, idle int) {
 			t.Errorf("%s: %s = %d (%v), want %d", what, w.name, got, err, w.val)
 		}
 	}
+}
+
+// A new connection reaches accept with its first bytes, so that the event
+// loop accepts and reads the request in one wake-up; one whose client
+// stays silent is accepted all the same once deferAccept has passed.
+func TestAConnectionIsAcceptedWhenItsClientSpeaks(t *testing.T) {
+	ln, err := listenTCP("127.0.0.1:0", 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tl := ln.(*net.TCPListener)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tl.SetDeadline(time.Now().Add(300 * time.Millisecond))
+	if acc, err := tl.Accept(); err == nil {
+		acc.Close()
+		t.Fatal("a connection whose client has sent nothing was accepted at once")
+	}
+	req := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	tl.SetDeadline(time.Now().Add(5 * time.Second))
+	acc, err := tl.Accept()
+	if err != nil {
+		t.Fatalf("the connection was not accepted once its client spoke: %v", err)
+	}
+	defer acc.Close()
+	acc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(acc, got); err != nil || string(got) != req {
+		t.Fatalf("read %q (%v), want the request %q", got, err, req)
+	}
+
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	tl.SetDeadline(time.Now().Add(deferAccept + 5*time.Second))
+	late, err := tl.Accept()
+	if err != nil {
+		t.Fatalf("a silent connection was not accepted after the deferral: %v", err)
+	}
+	late.Close()
 }
