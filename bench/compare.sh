@@ -2,8 +2,8 @@
 # Side-by-side benchmark of latch against HAProxy, nginx and Caddy (and
 # Traefik when TRAEFIK=/path/to/traefik is given) on one machine, in one run.
 #
-#   bench/compare.sh            # two full runs and 5 head-to-head pairs, about 9 minutes
-#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, 3 pairs, about 4 minutes
+#   bench/compare.sh            # two full runs, 5 head-to-head pairs and 15 pairs of dials, about 9 minutes
+#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, 3 pairs and 5 of dials, about 4 minutes
 #   PAIRS=0 bench/compare.sh    # no head-to-head pairs
 #   bench/compare.sh --table RESULTS.tsv   # reprint the table of an earlier run
 #   TRAEFIK=/usr/local/bin/traefik bench/compare.sh
@@ -90,7 +90,10 @@ for line in open(sys.argv[1]):
     run, p, k, v = line.rstrip("\n").split("\t")
     try: d[(run, p, k)] = float(v)
     except ValueError: pass
-pairs = sorted({r for r, _, _ in d}, key=lambda r: int(r[1:]))
+# Runs "hN" are the full pairs; "dN" the pairs of dials alone, which
+# only the connect rows use.
+pairs = sorted({r for r, _, _ in d}, key=lambda r: (r[0] != "h", int(r[1:])))
+full = [r for r in pairs if r[0] == "h"]
 rows = [("CPU us/req (closed loop)", "cpu_us_per_req_closed", "at most 1.0x"),
         ("p99 us @3k/s", "p99_us_rate", "at most 1.0x"),
         ("WS connects/s (5,000 dials)", "connect_rate_hold5000", "at least 1.0x"),
@@ -112,7 +115,9 @@ for name, k, target in rows:
 print()
 print("%d pairs, latch and HAProxy alternating (odd pairs latch first), each a fresh process: 1 s warm-up and 3 s"
       " closed loop, 1 s and 3 s at 3,000 req/s, then 5,000 WebSocket dials. A pair's two measurements are seconds"
-      " apart, so the machine's drift, which moves whole runs by a fifth, mostly cancels in its ratio." % len(pairs))
+      " apart, so the machine's drift, which moves whole runs by a fifth, mostly cancels in its ratio." % len(full))
+if len(pairs) > len(full):
+    print("The connect rows add %d pairs of the 5,000 dials alone, in the same alternation." % (len(pairs) - len(full)))
 PY
 }
 if [[ ${1:-} == --table ]]; then
@@ -129,9 +134,9 @@ PROXIES=${PROXIES:-"latch haproxy nginx caddy"}
 if [[ -n ${TRAEFIK:-} ]]; then PROXIES="$PROXIES traefik"; fi
 PORT=18000 APORT=18080 B1=19001 B2=19002
 if [[ $QUICK == 1 ]]; then
-	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000" PAIRS=${PAIRS:-3}
+	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000" PAIRS=${PAIRS:-3} DIAL_PAIRS=${DIAL_PAIRS:-5}
 else
-	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000" PAIRS=${PAIRS:-5}
+	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000" PAIRS=${PAIRS:-5} DIAL_PAIRS=${DIAL_PAIRS:-15}
 fi
 CONNS=50 RATE=3000
 
@@ -380,6 +385,21 @@ head_to_head() {
 			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
 			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
 			echo "$out" | record "h$i" "$p" _hold5000 "$W/h2h.tsv"
+			stop_proxy
+		done
+	done
+	# The connect rate swings most from one measurement to the next (it is
+	# bound by the load generator's core, which the machine's other work
+	# slows by turns), so more pairs of the dials alone follow: run "dN".
+	for ((i = 1; i <= DIAL_PAIRS; i++)); do
+		order="latch haproxy"
+		((i % 2 == 0)) && order="haproxy latch"
+		for p in $order; do
+			log "dials, pair $i: $p"
+			start_proxy "$p" || { stop_proxy; continue; }
+			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
+			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
+			echo "$out" | record "d$i" "$p" _hold5000 "$W/h2h.tsv"
 			stop_proxy
 		done
 	done
