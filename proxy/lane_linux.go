@@ -381,9 +381,9 @@ func (l *hloop) accept(e *laneEntry) {
 			}
 			return
 		}
-		// As Go's net package does for every TCP connection; keepalive is
-		// inherited from the listening socket (listenConfig).
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		// TCP_NODELAY and keepalive, as Go's net package sets them on every
+		// TCP connection, are inherited from the listening socket
+		// (listenConfig).
 		if e.conns.Load() >= int64(l.s.opts.Limits.MaxConns) {
 			rawWrite(fd, msgTooManyConns)
 			unix.Close(fd)

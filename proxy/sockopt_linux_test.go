@@ -11,48 +11,53 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// An accepted connection must carry the keepalive and delayed ACKs set
-// on the listening socket: latch sets nothing per connection and relies on
-// the kernel copying the listener's options into every socket it accepts.
-// The listener is plain TCP, not Go's default Multipath TCP.
-func TestAcceptedConnectionsInheritTheListenersKeepalive(t *testing.T) {
+// A socket the event loops accept must carry TCP_NODELAY, keepalive and
+// delayed ACKs, all set on the listening socket: latch sets nothing per
+// connection and relies on the kernel copying the listener's options into
+// every socket it accepts. The socket is accepted as the loops do (with
+// accept4, not Go's Accept, which would set TCP_NODELAY itself). The
+// listener is plain TCP, not Go's default Multipath TCP.
+func TestAnAcceptedSocketInheritsTheListenersOptions(t *testing.T) {
 	ln, err := listenTCP("127.0.0.1:0", 17*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer ln.Close()
 	lrc, err := ln.(*net.TCPListener).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var lfd int
 	lrc.Control(func(fd uintptr) {
-		if p, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP {
+		lfd = int(fd)
+		if p, err := unix.GetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil || p != unix.IPPROTO_TCP {
 			t.Errorf("the listening socket's protocol is %d (%v), want TCP (%d)", p, err, unix.IPPROTO_TCP)
 		}
 	})
-	defer ln.Close()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.Write([]byte("x")) // the listener defers accept until the client speaks
-	acc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer acc.Close()
-	rc, err := acc.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Control(func(fd uintptr) {
-		checkSocketOptions(t, "accepted socket", int(fd), 17)
-		// Reading TCP_QUICKACK says whether ACKs are sent at once: 0 is
-		// delayed ACKs, inherited from the listener.
-		if q, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK); err != nil || q != 0 {
-			t.Errorf("accepted socket: TCP_QUICKACK = %d (%v), want 0 (delayed ACKs)", q, err)
+	fd := -1
+	for deadline := time.Now().Add(5 * time.Second); fd < 0 && time.Now().Before(deadline); {
+		if fd, _, err = rawAccept(lfd); err == unix.EAGAIN {
+			time.Sleep(5 * time.Millisecond)
+		} else if err != nil {
+			t.Fatal(err)
 		}
-	})
+	}
+	if fd < 0 {
+		t.Fatal("nothing to accept")
+	}
+	defer unix.Close(fd)
+	checkSocketOptions(t, "accepted socket", fd, 17)
+	// Reading TCP_QUICKACK says whether ACKs are sent at once: 0 is
+	// delayed ACKs, inherited from the listener.
+	if q, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK); err != nil || q != 0 {
+		t.Errorf("accepted socket: TCP_QUICKACK = %d (%v), want 0 (delayed ACKs)", q, err)
+	}
 }
 
 // checkSocketOptions reports any of TCP_NODELAY and keepalive (after idle
