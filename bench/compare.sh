@@ -2,8 +2,8 @@
 # Side-by-side benchmark of latch against HAProxy, nginx and Caddy (and
 # Traefik when TRAEFIK=/path/to/traefik is given) on one machine, in one run.
 #
-#   bench/compare.sh            # two full runs, 5 head-to-head pairs and 15 pairs of dials, about 9 minutes
-#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, 3 pairs and 5 of dials, about 4 minutes
+#   bench/compare.sh            # two full runs, 5 head-to-head pairs, 12 pairs of dials and 8 held to 30% of a core, about 10 minutes
+#   QUICK=1 bench/compare.sh    # shorter phases, no 9,000-tunnel hold, 3 pairs, 5 of dials and 4 held, about 4 minutes
 #   PAIRS=0 bench/compare.sh    # no head-to-head pairs
 #   bench/compare.sh --table RESULTS.tsv   # reprint the table of an earlier run
 #   TRAEFIK=/usr/local/bin/traefik bench/compare.sh
@@ -15,7 +15,10 @@
 # order; every cell is the mean of both runs with their spread. Then latch
 # and HAProxy alternate in short pairs on the figures whose targets are
 # ratios near 1 (CPU per request, p99 at 3,000 req/s, connect rate), and a
-# second table gives each pair's ratio and their median.
+# second table gives each pair's ratio and their median. The connect rate
+# is measured twice more in pairs: the dials alone, and the dials with the
+# proxy held to 30% of its core by a CPU cgroup, where the proxy rather
+# than the load generator's core bounds the rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -98,6 +101,10 @@ rows = [("CPU us/req (closed loop)", "cpu_us_per_req_closed", "at most 1.0x"),
         ("p99 us @3k/s", "p99_us_rate", "at most 1.0x"),
         ("WS connects/s (5,000 dials)", "connect_rate_hold5000", "at least 1.0x"),
         ("CPU us/connect (5,000 dials)", "connect_cpu_us_hold5000", ""),
+        ("CPU 0 busy @connects", "core0_busy_pct_hold5000", ""),
+        ("WS connects/s, proxy held to 30% of CPU 1", "connect_rate_capped", "at least 1.0x"),
+        ("CPU us/connect, held to 30%", "connect_cpu_us_capped", ""),
+        ("CPU 0 busy @connects, held to 30%", "core0_busy_pct_capped", ""),
         ("RPS (closed loop)", "rps_closed", "")]
 print("| figure | latch (median) | haproxy (median) | latch / haproxy per pair | median ratio | pairs meeting the target |")
 print("|---|---|---|---|---|---|")
@@ -116,8 +123,13 @@ print()
 print("%d pairs, latch and HAProxy alternating (odd pairs latch first), each a fresh process: 1 s warm-up and 3 s"
       " closed loop, 1 s and 3 s at 3,000 req/s, then 5,000 WebSocket dials. A pair's two measurements are seconds"
       " apart, so the machine's drift, which moves whole runs by a fifth, mostly cancels in its ratio." % len(full))
-if len(pairs) > len(full):
-    print("The connect rows add %d pairs of the 5,000 dials alone, in the same alternation." % (len(pairs) - len(full)))
+dials = [r for r in pairs if r[0] == "d"]
+capped = [r for r in pairs if r[0] == "c"]
+if dials:
+    print("The connect rows add %d pairs of the 5,000 dials alone, in the same alternation." % len(dials))
+if capped:
+    print("The rows held to 30%%: %d more pairs of the dials with the proxy held to 3 ms of CPU in every 10 ms"
+          " (a CPU cgroup), so that the proxy bounds the connect rate rather than the load generator's core." % len(capped))
 PY
 }
 if [[ ${1:-} == --table ]]; then
@@ -134,9 +146,9 @@ PROXIES=${PROXIES:-"latch haproxy nginx caddy"}
 if [[ -n ${TRAEFIK:-} ]]; then PROXIES="$PROXIES traefik"; fi
 PORT=18000 APORT=18080 B1=19001 B2=19002
 if [[ $QUICK == 1 ]]; then
-	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000" PAIRS=${PAIRS:-3} DIAL_PAIRS=${DIAL_PAIRS:-5}
+	DUR=3s WARM=1s WSC=200 WSM=5 HOLD=2s HOLDS="5000" PAIRS=${PAIRS:-3} DIAL_PAIRS=${DIAL_PAIRS:-5} CAP_PAIRS=${CAP_PAIRS:-4}
 else
-	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000" PAIRS=${PAIRS:-5} DIAL_PAIRS=${DIAL_PAIRS:-15}
+	DUR=8s WARM=2s WSC=500 WSM=20 HOLD=6s HOLDS="5000 9000" PAIRS=${PAIRS:-5} DIAL_PAIRS=${DIAL_PAIRS:-12} CAP_PAIRS=${CAP_PAIRS:-8}
 fi
 CONNS=50 RATE=3000
 
@@ -163,9 +175,11 @@ W=$(mktemp -d /tmp/latch-bench.XXXXXX)
 RES=$W/results.tsv
 : >"$RES"
 PIDS=()
+CG=""
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [[ -n $CG ]]; then rmdir "$CG" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 LG=(taskset -c 0 bin/loadgen)
@@ -366,6 +380,26 @@ measure() {
 	done
 }
 
+# cap_cgroup: a CPU cgroup that holds a process to CAP_US of CPU in every
+# 10 ms (cgroup v1's cpu controller, or v2's), made once; sets CG, or
+# leaves it empty and says why when this machine has none to offer.
+CAP_US=3000
+cap_cgroup() {
+	local d=/sys/fs/cgroup/cpu
+	if [[ -w $d/cgroup.procs && -e $d/cpu.cfs_quota_us ]]; then
+		CG=$d/latch-bench-$$
+		mkdir "$CG" && echo 10000 >"$CG/cpu.cfs_period_us" && echo $CAP_US >"$CG/cpu.cfs_quota_us" && return 0
+	elif d=/sys/fs/cgroup && grep -qw cpu $d/cgroup.controllers 2>/dev/null; then
+		CG=$d/latch-bench-$$
+		echo +cpu >"$d/cgroup.subtree_control" 2>/dev/null
+		mkdir "$CG" && echo "$CAP_US 10000" >"$CG/cpu.max" && return 0
+	fi
+	log "no writable CPU cgroup: the capped dials are skipped"
+	[[ -n $CG ]] && rmdir "$CG" 2>/dev/null
+	CG=""
+	return 1
+}
+
 # head_to_head: latch and HAProxy alternating, PAIRS times, on the figures
 # whose targets are ratios near 1: each pair's two measurements are seconds
 # apart rather than minutes, so their ratio carries little of the machine's
@@ -400,6 +434,23 @@ head_to_head() {
 			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
 			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
 			echo "$out" | record "d$i" "$p" _hold5000 "$W/h2h.tsv"
+			stop_proxy
+		done
+	done
+	# Then the dials with the proxy held to 30% of its core, so that the
+	# proxy, not the load generator's core, bounds the connect rate: its
+	# cost per connect is what sets the rate there. Run "cN".
+	((CAP_PAIRS > 0)) && cap_cgroup || return 0
+	for ((i = 1; i <= CAP_PAIRS; i++)); do
+		order="latch haproxy"
+		((i % 2 == 0)) && order="haproxy latch"
+		for p in $order; do
+			log "dials at 30% of CPU 1, pair $i: $p"
+			start_proxy "$p" || { stop_proxy; continue; }
+			echo "$PROXY_PID" >"$CG/cgroup.procs"
+			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
+			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
+			echo "$out" | record "c$i" "$p" _capped "$W/h2h.tsv"
 			stop_proxy
 		done
 	done
