@@ -400,16 +400,37 @@ cap_cgroup() {
 	return 1
 }
 
+# pair_order I: the proxies of pair I, latch first in odd pairs.
+pair_order() {
+	if (($1 % 2)); then echo "latch haproxy"; else echo "haproxy latch"; fi
+}
+
+# dial_pairs TAG N SUFFIX WHAT [CGROUP]: N pairs of the 5,000 dials alone,
+# each a fresh process warmed by 100 WebSockets and moved into CGROUP when
+# one is given. Results go to $W/h2h.tsv, run TAG followed by the pair.
+dial_pairs() {
+	local tag=$1 n=$2 suffix=$3 what=$4 cg=${5:-} i p out
+	for ((i = 1; i <= n; i++)); do
+		for p in $(pair_order $i); do
+			log "$what, pair $i: $p"
+			start_proxy "$p" || { stop_proxy; continue; }
+			[[ -z $cg ]] || echo "$PROXY_PID" >"$cg/cgroup.procs"
+			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
+			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
+			echo "$out" | record "$tag$i" "$p" "$suffix" "$W/h2h.tsv"
+			stop_proxy
+		done
+	done
+}
+
 # head_to_head: latch and HAProxy alternating, PAIRS times, on the figures
 # whose targets are ratios near 1: each pair's two measurements are seconds
 # apart rather than minutes, so their ratio carries little of the machine's
 # drift. Results go to $W/h2h.tsv, run "hN" for pair N.
 head_to_head() {
-	local i p order out
+	local i p out
 	for ((i = 1; i <= PAIRS; i++)); do
-		order="latch haproxy"
-		((i % 2 == 0)) && order="haproxy latch"
-		for p in $order; do
+		for p in $(pair_order $i); do
 			log "head to head $i: $p"
 			start_proxy "$p" || { stop_proxy; continue; }
 			out=$("${LG[@]}" http --url "http://127.0.0.1:$PORT/" --conns $CONNS --duration 3s --warmup 1s --pid "$PROXY_PID")
@@ -425,35 +446,12 @@ head_to_head() {
 	# The connect rate swings most from one measurement to the next (it is
 	# bound by the load generator's core, which the machine's other work
 	# slows by turns), so more pairs of the dials alone follow: run "dN".
-	for ((i = 1; i <= DIAL_PAIRS; i++)); do
-		order="latch haproxy"
-		((i % 2 == 0)) && order="haproxy latch"
-		for p in $order; do
-			log "dials, pair $i: $p"
-			start_proxy "$p" || { stop_proxy; continue; }
-			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
-			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
-			echo "$out" | record "d$i" "$p" _hold5000 "$W/h2h.tsv"
-			stop_proxy
-		done
-	done
+	dial_pairs d "$DIAL_PAIRS" _hold5000 dials
 	# Then the dials with the proxy held to 30% of its core, so that the
 	# proxy, not the load generator's core, bounds the connect rate: its
 	# cost per connect is what sets the rate there. Run "cN".
 	((CAP_PAIRS > 0)) && cap_cgroup || return 0
-	for ((i = 1; i <= CAP_PAIRS; i++)); do
-		order="latch haproxy"
-		((i % 2 == 0)) && order="haproxy latch"
-		for p in $order; do
-			log "dials at 30% of CPU 1, pair $i: $p"
-			start_proxy "$p" || { stop_proxy; continue; }
-			echo "$PROXY_PID" >"$CG/cgroup.procs"
-			"${LG[@]}" ws-echo --url "ws://127.0.0.1:$PORT/ws" --conns 100 --messages 2 >/dev/null
-			out=$("${LG[@]}" ws-hold --url "ws://127.0.0.1:$PORT/ws" --conns 5000 --hold 0s --pid "$PROXY_PID")
-			echo "$out" | record "c$i" "$p" _capped "$W/h2h.tsv"
-			stop_proxy
-		done
-	done
+	dial_pairs c "$CAP_PAIRS" _capped "dials at 30% of CPU 1" "$CG"
 }
 
 START=$(date +%s)
