@@ -398,7 +398,7 @@ func (l *hloop) accept(e *laneEntry) {
 		l.takeKit(c)
 		l.ln.conns.Add(1)
 		e.conns.Add(1)
-		c.readable = true // a request may be here already
+		c.readable = true // the request is here already, as a rule (deferred accept)
 		l.clientEvent(c, false)
 	}
 }
