@@ -75,28 +75,16 @@ func (e *engine) join(client, backend net.Conn, toBackend, toClient []byte, done
 		unix.Close(cfd)
 		return nil, false
 	}
-	et, ok := e.joinFDs(cfd, bfd, toBackend, toClient, done)
-	if !ok {
+	// Bytes already waiting on either socket are reported by its
+	// registration.
+	et := newETunnel(cfd, bfd, toBackend, toClient, done)
+	if err := e.loops[int(e.next.Add(1))%len(e.loops)].add(et); err != nil {
 		unix.Close(cfd)
 		unix.Close(bfd)
 		return nil, false
 	}
 	client.Close()
 	backend.Close()
-	return et, true
-}
-
-// joinFDs is join for two sockets given as descriptors the engine may own
-// (the HTTP loops' client and backend of an upgrade): on success the loop
-// closes them when the tunnel ends; on failure they are still the
-// caller's. Bytes already waiting on either socket are reported by its
-// registration, as for join.
-func (e *engine) joinFDs(cfd, bfd int, toBackend, toClient []byte, done func()) (*etunnel, bool) {
-	et := newETunnel(cfd, bfd, toBackend, toClient, done)
-	l := e.loops[int(e.next.Add(1))%len(e.loops)]
-	if err := l.add(et); err != nil {
-		return nil, false
-	}
 	return et, true
 }
 
